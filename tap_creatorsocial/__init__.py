@@ -1,0 +1,1 @@
+"""tap-creatorsocial: a Singer tap for first-party creator data."""

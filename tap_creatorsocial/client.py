@@ -1,0 +1,126 @@
+"""Base stream for Graph API edges: one partition per IG account, paging on `paging.next`, per-account isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from urllib.parse import ParseResult, urlunparse
+
+import requests
+from singer_sdk.pagination import BaseHATEOASPaginator
+from singer_sdk.streams import RESTStream
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+from tap_creatorsocial.error_policy import Action, classify, missing_scope
+from tap_creatorsocial.errors import GraphAPIError
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_creatorsocial.directory import AccountDirectory, AccountRoute
+    from tap_creatorsocial.graph import GraphClient
+    from tap_creatorsocial.tap import TapCreatorSocial
+
+
+def graph_timestamp(value: str | None) -> str | None:
+    """Meta's `2017-08-31T19:16:02+0000` as ISO-8601 with an explicit UTC offset (`…+00:00`)."""
+    if not value:
+        return None
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(dt.UTC).isoformat()
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+class GraphPaginator(BaseHATEOASPaginator):
+    """Follows `paging.next`; a page with no items but a `next` link is not the end (graph-api.md §3g).
+
+    `stop(response)` ends paging early, e.g. once a newest-first edge reaches records older than the bookmark.
+    """
+
+    def __init__(self, stop: t.Callable[[requests.Response], bool] | None = None) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def get_next_url(self, response: requests.Response) -> str | None:
+        if self.stop and self.stop(response):
+            return None
+        return t.cast(str | None, (response.json().get("paging") or {}).get("next"))
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return self.get_next_url(response) is not None
+
+
+class GraphStream(RESTStream[t.Any]):
+    """An edge read once per Instagram account; the account's host and token come from the account directory."""
+
+    records_jsonpath = "$.data[*]"
+    url_base = ""  # per account: see get_url
+    #: path under the account, formatted with the context, e.g. "{account_id}/media"
+    path = "{account_id}"
+
+    @property
+    def tap(self) -> TapCreatorSocial:
+        return t.cast("TapCreatorSocial", self._tap)
+
+    @property
+    def graph(self) -> GraphClient:
+        return self.tap.graph
+
+    @property
+    def directory(self) -> AccountDirectory:
+        return self.tap.directory
+
+    @property
+    def requests_session(self) -> requests.Session:
+        return self.graph.session
+
+    @property
+    def partitions(self) -> list[dict[str, t.Any]] | None:
+        return [{"account_id": account_id} for account_id in self.directory.account_ids()]
+
+    def route(self, context: Context | None) -> AccountRoute:
+        assert context is not None
+        return self.directory.route(str(context["account_id"]))
+
+    def get_url(self, context: Context | None) -> str:
+        return self.graph.url(self.route(context).base_url, self.path.format(**(context or {})))
+
+    def get_new_paginator(self) -> GraphPaginator:
+        return GraphPaginator()
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        token = page.next_page_token
+        if isinstance(token, ParseResult):  # Meta's `next` link already carries every parameter
+            return HTTPRequest(url=urlunparse(token), headers=self.http_headers)
+        return super().get_http_request(page=page)
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        return self.graph.send(prepared_request, self.route(context).access_token)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        if context:
+            row["account_id"] = str(context["account_id"])
+        return row
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """Records of one account; an account-level failure skips that account and the run goes on."""
+        try:
+            yield from super().get_records(context)
+        except GraphAPIError as exc:
+            self.handle_account_error(exc, context)
+
+    def handle_account_error(self, exc: GraphAPIError, context: Context | None) -> None:
+        account = f"account {context['account_id']}" if context else "account"
+        action = classify(exc)
+        if action is Action.RECONNECT:
+            self.directory.mark(account, "reconnect", f"the creator must log in again ({exc.message})")
+        elif action is Action.PERMISSION:
+            scope = missing_scope(exc)
+            reason = f"permission {scope} not granted" if scope else exc.message
+            self.directory.mark(f"{account} stream {self.name}", "permission", reason)
+        elif action is Action.SKIP_OBJECT:
+            self.logger.warning("Skipping %s for stream %s: %s", account, self.name, exc.message)
+        else:
+            raise exc

@@ -1,0 +1,130 @@
+"""Which Instagram accounts a run reads, through which login, host and token.
+
+Stream contexts and state hold account ids only; the token for an account is looked up here, so it can never leak
+into Singer STATE or records.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tap_creatorsocial.error_policy import Action, classify
+from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.graph import GraphClient
+
+Provider = Literal["facebook", "instagram"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One creator login: a user token from Facebook Login or Instagram Login."""
+
+    provider: Provider
+    access_token: str = field(repr=False)
+    label: str = ""  # who it is, for messages (never the token)
+
+
+@dataclass(frozen=True)
+class AccountRoute:
+    """How to reach one IG professional account."""
+
+    account_id: str
+    login: Provider
+    base_url: str
+    access_token: str = field(repr=False)
+    page_id: str | None = None
+    username: str | None = None
+    connection: str = ""
+
+
+@dataclass
+class AccountProblem:
+    """An account (or a whole connection) the run skipped, and why."""
+
+    subject: str
+    kind: str  # reconnect | permission | not_found | error
+    reason: str
+
+
+class AccountDirectory:
+    """Discovers the accounts each connection can read (`/me/accounts` or `/me`) and remembers their routes."""
+
+    def __init__(
+        self,
+        client: GraphClient,
+        connections: list[Connection],
+        *,
+        graph_api_url: str,
+        instagram_api_url: str,
+        account_ids: list[str] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.client = client
+        self.connections = connections
+        self.base_urls: dict[Provider, str] = {"facebook": graph_api_url, "instagram": instagram_api_url}
+        self.wanted = list(dict.fromkeys(account_ids)) if account_ids else None
+        self.logger = logger or logging.getLogger("tap-creatorsocial")
+        self.problems: list[AccountProblem] = []
+        self._routes: dict[str, AccountRoute] | None = None
+
+    @property
+    def routes(self) -> dict[str, AccountRoute]:
+        if self._routes is None:
+            self._routes = self._discover()
+        return self._routes
+
+    def account_ids(self) -> list[str]:
+        return list(self.routes)
+
+    def route(self, account_id: str) -> AccountRoute:
+        return self.routes[account_id]
+
+    def mark(self, subject: str, kind: str, reason: str) -> None:
+        """Record a skipped account once; the run summary lists these."""
+        if not any(p.subject == subject and p.kind == kind for p in self.problems):
+            self.problems.append(AccountProblem(subject, kind, reason))
+            self.logger.error("Skipping %s (%s): %s", subject, kind, reason)
+
+    def _discover(self) -> dict[str, AccountRoute]:
+        routes: dict[str, AccountRoute] = {}
+        for connection in self.connections:
+            try:
+                for route in self._discover_connection(connection):
+                    routes.setdefault(route.account_id, route)
+            except GraphAPIError as exc:
+                action = classify(exc)
+                kind = "reconnect" if action is Action.RECONNECT else "permission" if action is Action.PERMISSION else "error"
+                if action is Action.FAIL:
+                    raise
+                self.mark(f"connection {connection.label or connection.provider}", kind, exc.message)
+        if self.wanted is not None:
+            for missing in [a for a in self.wanted if a not in routes]:
+                self.mark(
+                    f"account {missing}",
+                    "not_found",
+                    "setting `account_ids` names it, but no connected login can see it. Fix: remove it from "
+                    "`account_ids`, or connect the creator who owns it.",
+                )
+            routes = {a: routes[a] for a in self.wanted if a in routes}
+        self.logger.info("Extracting %d Instagram account(s)", len(routes))
+        return routes
+
+    def _discover_connection(self, connection: Connection) -> list[AccountRoute]:
+        base = self.base_urls[connection.provider]
+        token = connection.access_token
+        if connection.provider == "instagram":
+            me = self.client.get(self.client.url(base, "me"), token, {"fields": "user_id,username"})
+            account_id = str(me.get("user_id") or me["id"])
+            return [AccountRoute(account_id, "instagram", base, token, None, me.get("username"), connection.label)]
+        routes = []
+        fields = {"fields": "id,name,instagram_business_account", "limit": 100}
+        for page in self.client.paginate(self.client.url(base, "me/accounts"), token, fields):
+            for fb_page in page.get("data", []):
+                ig = fb_page.get("instagram_business_account")
+                if ig and ig.get("id"):
+                    routes.append(
+                        AccountRoute(str(ig["id"]), "facebook", base, token, str(fb_page["id"]), None, connection.label)
+                    )
+        return routes

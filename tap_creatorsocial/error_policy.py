@@ -1,0 +1,68 @@
+"""What to do about each Graph API error, as data (graph-api.md §5b, §5d, §10).
+
+Every failure is classified once, here, into an `Action`; streams and the HTTP layer act on the action only.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from tap_creatorsocial.errors import GraphAPIError
+
+
+class Action(enum.Enum):
+    RETRY = "retry"  # transient or throttled: back off and try again
+    SKIP_OBJECT = "skip_object"  # this media/story cannot give what we asked: log the reason, go on
+    REJECTED_METRIC = "rejected_metric"  # a metric this object/version refuses: drop it, ask again without it
+    RECONNECT = "reconnect"  # the token is dead: the creator must log in again; skip the connection's accounts
+    PERMISSION = "permission"  # a scope is missing: skip what needs it for this account, name the scope
+    FAIL = "fail"  # a bug in the request or an unknown failure: stop
+
+
+# Codes retried with backoff: unknown/service errors, app/user/page/custom/BUC throttling (§5b, §5d).
+RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, *range(80000, 80015)})
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
+# (code, subcode) pairs that mean "this one object has no such data" (§5d).
+SKIP_OBJECT = frozenset({(100, 2108006), (100, 33)})
+NOT_ENOUGH_VIEWERS = re.compile(r"not enough viewers", re.IGNORECASE)
+NO_PERMISSION_FOR_ACTION = re.compile(r"does not have permission for this action", re.IGNORECASE)
+REJECTED_METRIC = re.compile(
+    r"does not support the (?P<metrics>[\w, ]+?) metric|metric\[\d+\] must be one of|"
+    r"(?P<single>\w+) metric is no longer supported",
+    re.IGNORECASE,
+)
+RECONNECT_CODES = frozenset({102, 190})
+
+
+def classify(error: GraphAPIError) -> Action:
+    """The action for one error response."""
+    code, sub = error.code, error.subcode
+    if error.status >= 500 or error.status == 429 or error.is_transient or code in RETRY_CODES:
+        return Action.RETRY
+    if code in RECONNECT_CODES:
+        return Action.RECONNECT
+    if (code, sub) in SKIP_OBJECT:
+        return Action.SKIP_OBJECT
+    if code == 10 and (NOT_ENOUGH_VIEWERS.search(error.message) or NO_PERMISSION_FOR_ACTION.search(error.message)):
+        return Action.SKIP_OBJECT
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return Action.PERMISSION
+    if code == 100 and REJECTED_METRIC.search(error.message):
+        return Action.REJECTED_METRIC
+    return Action.FAIL
+
+
+def rejected_metrics(error: GraphAPIError, requested: list[str]) -> list[str]:
+    """The requested metrics an error names as unsupported (all of them when it names none we know)."""
+    named = [m for m in requested if re.search(rf"\b{re.escape(m)}\b", error.message)]
+    return named or list(requested)
+
+
+_SCOPE = re.compile(r"\b(instagram_[a-z_]+|pages_[a-z_]+|business_management|ads_read|ads_management)\b")
+
+
+def missing_scope(error: GraphAPIError) -> str | None:
+    """The permission a 10/200-299 error names, e.g. `instagram_manage_insights`."""
+    match = _SCOPE.search(error.message)
+    return match.group(1) if match else None

@@ -1,0 +1,169 @@
+"""The tap's settings: their JSON schema (the public interface) and checks that turn bad input into a clear fix.
+
+singer-sdk validates config against the schema but reports raw jsonschema messages (which may echo a secret value);
+`config_errors` reports every problem as "setting `name`: what is wrong. Fix: what to do" and never prints a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft7Validator
+from singer_sdk import typing as th
+
+from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, SUPPORTED_VERSIONS, parse_api_version
+
+SECRET_SETTINGS = frozenset({"access_token", "client_secret"})
+IG_USER_ID = re.compile(r"^[0-9]{5,20}$")
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property(
+        "access_token",
+        th.StringType,
+        secret=True,
+        title="Access token",
+        description="A Facebook Login user token or an Instagram Login user token (see `auth_provider`). "
+        "Not needed with `sandbox: true`.",
+    ),
+    th.Property(
+        "auth_provider",
+        th.StringType,
+        default="facebook",
+        allowed_values=["facebook", "instagram"],
+        title="Auth provider",
+        description="Which login `access_token` comes from: `facebook` (Instagram API with Facebook Login, "
+        "graph.facebook.com) or `instagram` (Instagram API with Instagram Login, graph.instagram.com).",
+    ),
+    th.Property("client_id", th.StringType, title="Client ID", description="The Meta app id."),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        title="Client secret",
+        description="The Meta app secret. When set, every Graph call carries `appsecret_proof`.",
+    ),
+    th.Property(
+        "account_ids",
+        th.ArrayType(th.StringType),
+        title="Account IDs",
+        description="Instagram professional account ids (IG user ids, `17841…`) to extract. Default: every account "
+        "the tokens can see.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start date",
+        description="Earliest media timestamp and account-insights date to extract (ISO-8601). "
+        "Default: everything the API serves.",
+    ),
+    th.Property(
+        "api_version",
+        th.StringType,
+        default=DEFAULT_API_VERSION,
+        title="Graph API version",
+        description=f"Graph API version to call; the tap requests only metrics valid on it. "
+        f"Known: {', '.join(f'v{v}.0' for v in SUPPORTED_VERSIONS)}.",
+    ),
+    th.Property(
+        "graph_api_url",
+        th.URIType,
+        default="https://graph.facebook.com",
+        title="Graph API URL",
+        description="Base URL of the Facebook Login host (change only to point at a sandbox or a proxy).",
+    ),
+    th.Property(
+        "instagram_api_url",
+        th.URIType,
+        default="https://graph.instagram.com",
+        title="Instagram API URL",
+        description="Base URL of the Instagram Login host (change only to point at a sandbox or a proxy).",
+    ),
+    th.Property(
+        "sandbox",
+        th.BooleanType,
+        default=False,
+        title="Sandbox",
+        description="Run against the built-in Graph API emulator with seeded demo creators; no credentials needed. "
+        "With the default URLs it runs in-process; with URLs of a `tap-creatorsocial-sandbox serve` it uses that server.",
+    ),
+    th.Property(
+        "sandbox_options",
+        th.ObjectType(
+            th.Property("seed", th.IntegerType, description="Dataset seed."),
+            th.Property("accounts", th.IntegerType, description="Number of creator accounts."),
+            th.Property("media", th.IntegerType, description="Media per account."),
+            th.Property("stories", th.IntegerType, description="Live stories per account."),
+            th.Property("scenario", th.StringType, description="Named fault scenario, e.g. `throttle-80002`."),
+            th.Property("now", th.DateTimeType, description="The sandbox clock (default: now, floored to the hour)."),
+        ),
+        title="Sandbox options",
+        description="Size and fault knobs of the in-process sandbox dataset (only with `sandbox: true`).",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType,
+        default=100,
+        title="Page size",
+        description="Items per page for edges that page (`/media`, `/stories`, `/tags`); Meta caps it at 100 "
+        "(comments at 50).",
+    ),
+).to_dict()
+
+_HINTS: dict[str, str] = {
+    "access_token": "set it to a user token from Facebook Login or Instagram Login (or set `sandbox: true`)",
+    "auth_provider": "use `facebook` or `instagram`",
+    "account_ids": 'give a list of IG user ids as strings, e.g. ["17841400000000001"]',
+    "start_date": "use an ISO-8601 date-time such as 2025-01-01T00:00:00Z",
+    "api_version": f"use one of {', '.join(f'v{v}.0' for v in SUPPORTED_VERSIONS)}",
+    "graph_api_url": "use an http(s) URL such as https://graph.facebook.com",
+    "instagram_api_url": "use an http(s) URL such as https://graph.instagram.com",
+    "sandbox": "use true or false",
+    "page_size": "use an integer from 1 to 100",
+}
+
+
+def _setting_name(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "(config)"
+
+
+def config_errors(config: Mapping[str, Any]) -> list[str]:
+    """Every problem in `config`, one line each, naming the setting and the fix (never echoing a secret)."""
+    errors: list[str] = []
+    for error in sorted(Draft7Validator(CONFIG_SCHEMA).iter_errors(dict(config)), key=lambda e: list(e.path)):
+        name = _setting_name(error.path)
+        top = str(error.path[0]) if error.path else ""
+        problem = "has the wrong type or value" if top in SECRET_SETTINGS else error.message
+        hint = _HINTS.get(top, "see `tap-creatorsocial --about`")
+        errors.append(f"Setting `{name}` {problem}. Fix: {hint}.")
+    if errors:
+        return errors
+
+    if "api_version" in config:
+        try:
+            parse_api_version(str(config["api_version"]))
+        except ValueError as exc:
+            errors.append(str(exc))
+    for account_id in config.get("account_ids") or []:
+        if not IG_USER_ID.match(str(account_id)):
+            errors.append(
+                f"Setting `account_ids` has {account_id!r}, which is not an Instagram user id. "
+                f"Fix: {_HINTS['account_ids']}."
+            )
+    if config.get("start_date"):
+        try:
+            dt.datetime.fromisoformat(str(config["start_date"]).replace("Z", "+00:00"))
+        except ValueError:
+            errors.append(f"Setting `start_date` is not an ISO-8601 date-time. Fix: {_HINTS['start_date']}.")
+    page_size = config.get("page_size", 100)
+    if not 1 <= int(page_size) <= 100:
+        errors.append(f"Setting `page_size` is {page_size}. Fix: {_HINTS['page_size']}.")
+    if not config.get("sandbox") and not config.get("access_token"):
+        errors.append(
+            "No credentials: setting `access_token` is empty and `sandbox` is false. "
+            "Fix: set `access_token` (e.g. `meltano config tap-creatorsocial set access_token …` or the "
+            "TAP_CREATORSOCIAL_ACCESS_TOKEN environment variable), or set `sandbox: true` to try the demo data."
+        )
+    return errors

@@ -1,0 +1,129 @@
+"""tap-creatorsocial: the Singer tap for first-party creator data (Instagram professional accounts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from functools import cached_property
+
+import requests
+from singer_sdk import Stream, Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_creatorsocial import streams
+from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, parse_api_version
+from tap_creatorsocial.directory import AccountDirectory, Connection
+from tap_creatorsocial.graph import GraphClient
+from tap_creatorsocial.settings import CONFIG_SCHEMA, config_errors
+
+if t.TYPE_CHECKING:
+    from tap_creatorsocial.sandbox import GraphEmulator
+
+DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
+
+STREAM_TYPES: list[type[Stream]] = [streams.AccountsStream, streams.MediaStream]
+
+
+class TapCreatorSocial(Tap):
+    """Extracts Instagram professional accounts connected through Facebook Login and Instagram Login."""
+
+    name = "tap-creatorsocial"
+    config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = MsgSpecWriter
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Report bad settings by name with the fix, instead of raw JSON-schema messages that may echo secrets."""
+        errors = config_errors(self.config)
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors, schema={})
+        return errors
+
+    def discover_streams(self) -> list[Stream]:
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    # -- run-wide services ------------------------------------------------------------------------------------------
+    @property
+    def api_version(self) -> str:
+        return f"v{parse_api_version(str(self.config.get('api_version') or DEFAULT_API_VERSION))}.0"
+
+    @property
+    def uses_inprocess_sandbox(self) -> bool:
+        return bool(self.config.get("sandbox")) and all(
+            self.config.get(key, default) == default for key, default in DEFAULT_URLS.items()
+        )
+
+    @cached_property
+    def sandbox_emulator(self) -> GraphEmulator | None:
+        """The in-process emulator (only with `sandbox: true` and default URLs)."""
+        if not self.uses_inprocess_sandbox:
+            return None
+        from tap_creatorsocial.sandbox import create_emulator  # noqa: PLC0415 - only sandbox runs load it
+
+        options = dict(self.config.get("sandbox_options") or {})
+        if options.get("now"):
+            options["now"] = dt.datetime.fromisoformat(str(options["now"]).replace("Z", "+00:00"))
+        return create_emulator(**options)
+
+    @cached_property
+    def graph(self) -> GraphClient:
+        session = requests.Session()
+        session.headers["User-Agent"] = "tap-creatorsocial"
+        if self.sandbox_emulator is not None:
+            from tap_creatorsocial.sandbox import mount  # noqa: PLC0415
+
+            mount(session, self.sandbox_emulator)
+        return GraphClient(
+            session,
+            api_version=self.api_version,
+            app_secret=self.config.get("client_secret"),
+            logger=self.logger,
+        )
+
+    def connections(self) -> list[Connection]:
+        """The creator logins this run reads: `access_token`, or the sandbox's seeded demo creators."""
+        if self.config.get("access_token"):
+            provider = self.config.get("auth_provider", "facebook")
+            return [Connection(provider, self.config["access_token"], label="access_token")]
+        if self.sandbox_emulator is not None:
+            tokens = self.sandbox_emulator.dataset.demo_tokens
+            return [Connection(login, token, label=f"sandbox {login} {owner}") for login, owner, token in tokens]
+        if self.config.get("sandbox"):
+            url = f"{self.config['graph_api_url'].rstrip('/')}/__sandbox/connections"
+            demo = self.graph.session.get(url, timeout=self.graph.timeout).json()
+            return [Connection(c["provider"], c["access_token"], label=f"sandbox {c['provider']} {c['owner_id']}")
+                    for c in demo]
+        return []
+
+    @cached_property
+    def directory(self) -> AccountDirectory:
+        return AccountDirectory(
+            self.graph,
+            self.connections(),
+            graph_api_url=self.config.get("graph_api_url", DEFAULT_URLS["graph_api_url"]),
+            instagram_api_url=self.config.get("instagram_api_url", DEFAULT_URLS["instagram_api_url"]),
+            account_ids=self.config.get("account_ids"),
+            logger=self.logger,
+        )
+
+    def sync_all(self) -> None:
+        super().sync_all()
+        self.log_summary()
+
+    def log_summary(self) -> None:
+        """One closing line a scheduler can read, plus one line per skipped account."""
+        stats = self.graph.stats
+        problems = self.directory.problems
+        self.logger.info(
+            "Run summary: %d account(s) extracted, %d skipped; %d HTTP requests, %d API calls",
+            len(self.directory.account_ids()),
+            len(problems),
+            stats.http_requests,
+            stats.api_calls,
+        )
+        for problem in problems:
+            self.logger.warning("Skipped %s (%s): %s", problem.subject, problem.kind, problem.reason)
+
+
+if __name__ == "__main__":
+    TapCreatorSocial.cli()
