@@ -7,9 +7,9 @@ import sys
 from typing import Any
 
 import duckdb
+from tap_creatorsocial.sandbox.truth import build_truth
 
 from tap_creatorsocial.sandbox import create_emulator
-from tap_creatorsocial.sandbox.truth import build_truth
 
 
 def expected_counts(truth: dict[str, Any]) -> dict[str, int]:
@@ -22,10 +22,18 @@ def expected_counts(truth: dict[str, Any]) -> dict[str, int]:
 
 def table_counts(path: str, schema: str, tables: list[str]) -> dict[str, int | None]:
     with duckdb.connect(path, read_only=True) as con:
-        present = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?", [schema]).fetchall()}
-        return {t: (con.execute(f'select count(*) from "{schema}"."{t}"').fetchone() or [0])[0]  # noqa: S608
-                if t in present else None for t in tables}
+        present = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        }
+        return {
+            t: (con.execute(f'select count(*) from "{schema}"."{t}"').fetchone() or [0])[0]  # noqa: S608
+            if t in present
+            else None
+            for t in tables
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     for table, want in expected.items():
         got = actual[table]
         ok &= got == want
-        print(f"{table:<{width}}  {want:>8}  {('missing' if got is None else got):>8}  {'ok' if got == want else 'MISMATCH'}")
+        loaded = "missing" if got is None else got
+        print(f"{table:<{width}}  {want:>8}  {loaded:>8}  {'ok' if got == want else 'MISMATCH'}")
     print("All tables match the sandbox truth." if ok else "Row counts differ from the sandbox truth.")
     return 0 if ok else 1
 

@@ -95,7 +95,13 @@ class AccountDirectory:
                     routes.setdefault(route.account_id, route)
             except GraphAPIError as exc:
                 action = classify(exc)
-                kind = "reconnect" if action is Action.RECONNECT else "permission" if action is Action.PERMISSION else "error"
+                kind = (
+                    "reconnect"
+                    if action is Action.RECONNECT
+                    else "permission"
+                    if action is Action.PERMISSION
+                    else "error"
+                )
                 if action is Action.FAIL:
                     raise
                 self.mark(f"connection {connection.label or connection.provider}", kind, exc.message)

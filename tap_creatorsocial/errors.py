@@ -76,8 +76,12 @@ class GraphAPIError(Exception):
                 user_title=err.get("error_user_title"),
             )
         if isinstance(body, dict) and "error_message" in body:
-            return cls(str(body["error_message"]), status=status, code=_int(body.get("code")),
-                       error_type=body.get("error_type"))
+            return cls(
+                str(body["error_message"]),
+                status=status,
+                code=_int(body.get("code")),
+                error_type=body.get("error_type"),
+            )
         return cls(f"HTTP {status} without a Graph error body", status=status)
 
     @classmethod

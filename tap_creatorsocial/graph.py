@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,23 @@ RETRIABLE_EXCEPTIONS = (
     ConnectionResetError,
     TruncatedResponseError,
 )
+
+
+BATCH_LIMIT = 50  # items per batch request (graph-api.md §7a)
+
+
+def _batch_outcome(answer: Any) -> Any | GraphAPIError | None:
+    """One batch item's decoded body or error; None when Meta did not finish it (timeouts return `null`)."""
+    if answer is None:
+        return None
+    status = int(answer.get("code", 500))
+    try:
+        body = json.loads(answer.get("body") or "null")
+    except ValueError:
+        return None
+    if status >= 400:
+        return GraphAPIError.from_body(status, body)
+    return body
 
 
 class RetriableGraphError(GraphAPIError):
@@ -129,8 +148,12 @@ class GraphClient:
                 error = GraphAPIError.from_response(response)
                 if classify(error) is Action.RETRY:
                     raise RetriableGraphError(
-                        error.message, status=error.status, code=error.code, subcode=error.subcode,
-                        is_transient=True, error_type=error.error_type,
+                        error.message,
+                        status=error.status,
+                        code=error.code,
+                        subcode=error.subcode,
+                        is_transient=True,
+                        error_type=error.error_type,
                     )
                 raise error
             decode_json(response)  # raises TruncatedResponseError (retried) on a cut-off body
@@ -141,6 +164,45 @@ class GraphClient:
     def get(self, url: str, token: str, params: Mapping[str, Any] | None = None) -> Any:
         request = requests.Request("GET", url, params=dict(params or {})).prepare()
         return self.send(request, token).json()
+
+    def batch(self, base_url: str, token: str, relative_urls: list[str]) -> list[Any | GraphAPIError]:
+        """GET many objects through batch requests (50 per HTTP request, graph-api.md §7a), in order.
+
+        Each result is the item's decoded body, or its `GraphAPIError` (items fail one by one while the batch
+        itself succeeds). Items that come back throttled, transient or unfinished (`null`) are sent again in a
+        later batch, up to `max_tries` rounds; what still fails is returned as the error.
+        """
+        results: list[Any | GraphAPIError] = [None] * len(relative_urls)
+        pending = list(range(len(relative_urls)))
+        for round_no in range(1, self.max_tries + 1):
+            retry: list[int] = []
+            for start in range(0, len(pending), BATCH_LIMIT):
+                chunk = pending[start : start + BATCH_LIMIT]
+                items = [
+                    {"method": "GET", "relative_url": f"{self.api_version}/{relative_urls[i].lstrip('/')}"}
+                    for i in chunk
+                ]
+                request = requests.Request(
+                    "POST",
+                    base_url.rstrip("/") + "/",
+                    data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
+                ).prepare()
+                answers = self.send(request, token, api_calls=len(chunk)).json()
+                for index, answer in zip(chunk, answers, strict=True):
+                    outcome = _batch_outcome(answer)
+                    results[index] = outcome
+                    if outcome is None or (isinstance(outcome, GraphAPIError) and classify(outcome) is Action.RETRY):
+                        retry.append(index)
+            if not retry:
+                break
+            pending = retry
+            if round_no < self.max_tries:
+                delay = self.retry_base_seconds * 2 ** (round_no - 1)
+                self.logger.warning("Retrying %d batch item(s) in %.1fs", len(retry), delay)
+                time.sleep(delay)
+        return [
+            r if r is not None else GraphAPIError("Batch item did not complete", status=504, code=2) for r in results
+        ]
 
     def paginate(self, url: str, token: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every page of an edge, following `paging.next` (even past empty pages) until it is absent."""

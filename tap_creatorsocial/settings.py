@@ -87,7 +87,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=False,
         title="Sandbox",
         description="Run against the built-in Graph API emulator with seeded demo creators; no credentials needed. "
-        "With the default URLs it runs in-process; with URLs of a `tap-creatorsocial-sandbox serve` it uses that server.",
+        "With the default URLs it runs in-process; pointed at a `tap-creatorsocial-sandbox serve` it uses that.",
     ),
     th.Property(
         "sandbox_options",

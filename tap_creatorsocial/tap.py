@@ -58,7 +58,7 @@ class TapCreatorSocial(Tap):
         """The in-process emulator (only with `sandbox: true` and default URLs)."""
         if not self.uses_inprocess_sandbox:
             return None
-        from tap_creatorsocial.sandbox import create_emulator  # noqa: PLC0415 - only sandbox runs load it
+        from tap_creatorsocial.sandbox import create_emulator
 
         options = dict(self.config.get("sandbox_options") or {})
         if options.get("now"):
@@ -70,7 +70,7 @@ class TapCreatorSocial(Tap):
         session = requests.Session()
         session.headers["User-Agent"] = "tap-creatorsocial"
         if self.sandbox_emulator is not None:
-            from tap_creatorsocial.sandbox import mount  # noqa: PLC0415
+            from tap_creatorsocial.sandbox import mount
 
             mount(session, self.sandbox_emulator)
         return GraphClient(
@@ -91,8 +91,10 @@ class TapCreatorSocial(Tap):
         if self.config.get("sandbox"):
             url = f"{self.config['graph_api_url'].rstrip('/')}/__sandbox/connections"
             demo = self.graph.session.get(url, timeout=self.graph.timeout).json()
-            return [Connection(c["provider"], c["access_token"], label=f"sandbox {c['provider']} {c['owner_id']}")
-                    for c in demo]
+            return [
+                Connection(c["provider"], c["access_token"], label=f"sandbox {c['provider']} {c['owner_id']}")
+                for c in demo
+            ]
         return []
 
     @cached_property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -126,7 +127,12 @@ def _names(product: str, media: str, version: int, login: str, created: datetime
     return {r.metric for r in media_metrics_for(product, media, version, login, created)}
 
 
-def _all_media_calls(include_non_default: bool = False):  # type: ignore[no-untyped-def]
+MediaCase = tuple[int, str, str, str, datetime | None]
+
+
+def _all_media_calls(
+    include_non_default: bool = False,
+) -> Iterator[tuple[MediaCase, list[tuple[list[str], str | None]]]]:
     for version, (product, media), login, created in itertools.product(VERSIONS, MEDIA_KINDS, LOGINS, CREATED):
         calls = insight_requests(product, media, version, login, created, include_non_default=include_non_default)
         yield (version, product, media, login, created), calls
@@ -151,8 +157,10 @@ def test_parse_api_version_errors_name_setting_values_and_fix(text: str) -> None
     with pytest.raises(ValueError, match="api_version") as err:
         parse_api_version(text)
     message = str(err.value)
-    assert "v18.0" in message and "v26.0" in message  # accepted values
-    assert "Fix" in message and DEFAULT_API_VERSION in message
+    assert "v18.0" in message
+    assert "v26.0" in message
+    assert "Fix" in message
+    assert DEFAULT_API_VERSION in message
 
 
 def test_expired_version_is_served_by_oldest_usable() -> None:
@@ -216,7 +224,8 @@ def test_story_navigation_is_its_own_call_with_breakdown(version: int, media: st
     calls = insight_requests("STORY", media, version, "instagram")
     assert (["navigation"], "story_navigation_action_type") in calls
     plain = [m for metrics, bd in calls if bd is None for m in metrics]
-    assert "replies" in plain and "reach" in plain
+    assert "replies" in plain
+    assert "reach" in plain
     assert "navigation" not in plain
     assert not set(plain) & {"likes", "comments", "saved", "taps_forward", "taps_back", "exits"}
 
@@ -341,7 +350,8 @@ def test_account_calls_respect_metric_type_rules(version: int) -> None:
                 assert all(breakdown in DOC_ACCOUNT_BREAKDOWNS[m] for m in metrics), (metrics, breakdown)
         seen |= set(metrics)
     assert not seen & RETIRED_ACCOUNT
-    assert ("follower_count" in seen) and (["follower_count"], "time_series", None) in calls
+    assert "follower_count" in seen
+    assert (["follower_count"], "time_series", None) in calls
     assert ("views" in seen) == (version >= 22)
 
 
@@ -351,14 +361,16 @@ def test_account_calls_shape_v25() -> None:
     assert len(plain) == 1
     assert set(plain[0][0]) == set(DOC_ACCOUNT_BREAKDOWNS)
     by_breakdown = {bd: set(metrics) for metrics, mt, bd in calls if bd is not None}
-    assert by_breakdown["media_product_type"] == {m for m, b in DOC_ACCOUNT_BREAKDOWNS.items() if "media_product_type" in b}
+    with_mpt = {m for m, b in DOC_ACCOUNT_BREAKDOWNS.items() if "media_product_type" in b}
+    assert by_breakdown["media_product_type"] == with_mpt
     assert by_breakdown["follow_type"] == {"reach", "views", "follows_and_unfollows"}
     assert by_breakdown["contact_button_type"] == {"profile_links_taps"}
 
 
 def test_small_accounts_skip_follower_gated_metrics() -> None:
     names = {m for metrics, _, _ in account_insight_requests(25, followers_count=50) for m in metrics}
-    assert "follower_count" not in names and "follows_and_unfollows" not in names
+    assert "follower_count" not in names
+    assert "follows_and_unfollows" not in names
     assert "reach" in names
 
 
@@ -383,7 +395,9 @@ def test_demographics_only_this_week_and_this_month(version: int) -> None:
 def test_online_followers_is_flagged_uncertain() -> None:
     online = [r for r in audience_requests(25) if r.metric == "online_followers"]
     assert len(online) == 1
-    assert online[0].uncertain and online[0].period == "lifetime" and online[0].timeframe is None
+    assert online[0].uncertain
+    assert online[0].period == "lifetime"
+    assert online[0].timeframe is None
     assert not [r for r in audience_requests(25, include_uncertain=False) if r.metric == "online_followers"]
     assert {"follower_demographics", "engaged_audience_demographics", "online_followers"} <= set(
         ALL_AUDIENCE_METRIC_NAMES
@@ -392,7 +406,8 @@ def test_online_followers_is_flagged_uncertain() -> None:
 
 def test_small_account_gets_no_follower_demographics() -> None:
     metrics = {r.metric for r in audience_requests(25, followers_count=99)}
-    assert "follower_demographics" not in metrics and "online_followers" not in metrics
+    assert "follower_demographics" not in metrics
+    assert "online_followers" not in metrics
 
 
 # ---- docs and independence ------------------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ def run_tap(tmp_path: Path, config: dict, *args: str) -> subprocess.CompletedPro
     path.write_text(json.dumps(config))
     return subprocess.run(
         [sys.executable, "-m", "tap_creatorsocial", "--config", str(path), *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -50,7 +53,8 @@ def test_good_sandbox_config_has_no_errors() -> None:
 
 def test_wrong_type_of_secret_is_not_echoed() -> None:
     errors = config_errors({"access_token": ["x", SECRET]})
-    assert errors and "`access_token`" in errors[0]
+    assert errors
+    assert "`access_token`" in errors[0]
     assert SECRET not in " ".join(errors)
 
 
@@ -63,10 +67,24 @@ def test_cli_fails_fast_without_traceback(tmp_path: Path) -> None:
 
 
 def test_cli_about_lists_every_setting(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "tap_creatorsocial", "--about", "--format=json"],
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_creatorsocial", "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     about = json.loads(result.stdout)
     settings = set(about["settings"]["properties"])
-    assert {"access_token", "client_id", "client_secret", "account_ids", "start_date", "api_version",
-            "graph_api_url", "instagram_api_url", "sandbox"} <= settings
+    assert {
+        "access_token",
+        "client_id",
+        "client_secret",
+        "account_ids",
+        "start_date",
+        "api_version",
+        "graph_api_url",
+        "instagram_api_url",
+        "sandbox",
+    } <= settings
     assert about["settings"]["properties"]["access_token"].get("secret") is True

@@ -18,12 +18,16 @@ class Scenario:
     """Fault-injection settings for one emulator instance (all off by default)."""
 
     name: str = "default"
-    # Rate limiting: after ``throttle_after`` counted API calls, every call (for ``throttle_account`` only when set)
-    # fails with ``throttle_code`` and the BUC header reports ``throttle_minutes`` to regain access.
+    # Rate limiting: after ``throttle_after`` counted API calls (per IG account for 80002, app-wide otherwise; only
+    # calls for ``throttle_account`` when set) calls fail with ``throttle_code`` and the BUC header reports
+    # ``throttle_minutes`` as estimated_time_to_regain_access. Access returns when that much clock time has passed or,
+    # if ``throttle_failures`` is set, after that many rejected calls (so a client that backs off recovers in a test
+    # without waiting real minutes); then the counter starts over.
     throttle_code: int | None = None
     throttle_after: int = 0
-    throttle_minutes: int = 5
+    throttle_minutes: int = 1
     throttle_account: str | None = None
+    throttle_failures: int | None = None
     # Report usage headers at this percentage (e.g. 95) instead of the computed value.
     usage_percent: int | None = None
     # Fraction of API calls failing with a transient error (HTTP 500 code 1/2, or 400 with is_transient).
@@ -57,13 +61,19 @@ class Scenario:
         return sorted(PRESETS)
 
 
+def _throttle(code: int) -> Scenario:
+    return Scenario(
+        name=f"throttle-{code}", throttle_code=code, throttle_after=20, throttle_minutes=1, throttle_failures=3
+    )
+
+
 PRESETS: dict[str, Scenario] = {
     "default": Scenario(),
-    "throttle-4": Scenario(name="throttle-4", throttle_code=4, throttle_after=20, throttle_minutes=60),
-    "throttle-17": Scenario(name="throttle-17", throttle_code=17, throttle_after=20, throttle_minutes=10),
-    "throttle-32": Scenario(name="throttle-32", throttle_code=32, throttle_after=20, throttle_minutes=10),
-    "throttle-613": Scenario(name="throttle-613", throttle_code=613, throttle_after=20, throttle_minutes=5),
-    "throttle-80002": Scenario(name="throttle-80002", throttle_code=80002, throttle_after=20, throttle_minutes=15),
+    "throttle-4": _throttle(4),
+    "throttle-17": _throttle(17),
+    "throttle-32": _throttle(32),
+    "throttle-613": _throttle(613),
+    "throttle-80002": _throttle(80002),
     "usage-95": Scenario(name="usage-95", usage_percent=95),
     "transient-10pct": Scenario(name="transient-10pct", transient_rate=0.10),
     "token-dies": Scenario(name="token-dies", token_dies_after=15),

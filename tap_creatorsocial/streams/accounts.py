@@ -35,7 +35,9 @@ class AccountsStream(GraphStream):
     records_jsonpath = "$"
 
     schema = th.PropertiesList(
-        th.Property("account_id", th.StringType, required=True, description="Instagram user id (IG professional account)."),
+        th.Property(
+            "account_id", th.StringType, required=True, description="Instagram user id (IG professional account)."
+        ),
         th.Property("username", th.StringType, description="Instagram handle."),
         th.Property("name", th.StringType, description="Profile name."),
         th.Property("biography", th.StringType, description="Profile bio."),
@@ -44,8 +46,12 @@ class AccountsStream(GraphStream):
         th.Property("followers_count", th.IntegerType, description="Followers at extraction time."),
         th.Property("follows_count", th.IntegerType, description="Accounts followed at extraction time."),
         th.Property("media_count", th.IntegerType, description="Media count as Meta reports it."),
-        th.Property("login_type", th.StringType, allowed_values=["facebook", "instagram"],
-                    description="How the creator connected: Facebook Login (via a Page) or Instagram Login."),
+        th.Property(
+            "login_type",
+            th.StringType,
+            allowed_values=["facebook", "instagram"],
+            description="How the creator connected: Facebook Login (via a Page) or Instagram Login.",
+        ),
         th.Property("page_id", th.StringType, description="Linked Facebook Page id (Facebook Login only)."),
         th.Property("extracted_at", th.DateTimeType, description="When this run read the profile (UTC)."),
     ).to_dict()

@@ -62,7 +62,9 @@ class MediaStream(GraphStream):
         th.Property("caption", th.StringType, description="Caption text."),
         th.Property("media_type", th.StringType, description="IMAGE, VIDEO or CAROUSEL_ALBUM (reels are VIDEO)."),
         th.Property("media_product_type", th.StringType, description="FEED, REELS or AD."),
-        th.Property("media_url", th.StringType, description="Media URL; null when withheld (copyright, downloads off)."),
+        th.Property(
+            "media_url", th.StringType, description="Media URL; null when withheld (copyright, downloads off)."
+        ),
         th.Property("permalink", th.StringType, description="Public link to the post."),
         th.Property("shortcode", th.StringType, description="Shortcode in the permalink."),
         th.Property("thumbnail_url", th.StringType, description="Thumbnail (VIDEO only)."),
@@ -103,7 +105,9 @@ class MediaStream(GraphStream):
             return None
         children = (row.get("children") or {}).get("data")
         row["children"] = (
-            [{**child, "timestamp": graph_timestamp(child.get("timestamp"))} for child in children] if children else None
+            [{**child, "timestamp": graph_timestamp(child.get("timestamp"))} for child in children]
+            if children
+            else None
         )
         row.setdefault("like_count", None)
         row.setdefault("media_url", None)
