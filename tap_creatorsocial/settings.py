@@ -46,6 +46,42 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="The Meta app secret. When set, every Graph call carries `appsecret_proof`.",
     ),
     th.Property(
+        "initiate_oauth",
+        th.StringType,
+        default="GETANDREFRESH",
+        allowed_values=["OFF", "GETANDREFRESH", "REFRESH"],
+        title="Initiate OAuth",
+        description="How creators' tokens are obtained when `access_token` is empty: `GETANDREFRESH` (log a creator "
+        "in through the browser when the OAuth store has none and a terminal is attached, renew tokens before they "
+        "expire, persist them), `REFRESH` (never ask anyone to log in; only renew what is stored) or `OFF` (use "
+        "`access_token` as given). Connect creators with `tap-creatorsocial-auth login`.",
+    ),
+    th.Property(
+        "oauth_settings_location",
+        th.StringType,
+        title="OAuth settings location",
+        description="The OAuth store holding every connected creator's tokens: a file path (default: "
+        "`oauth.json` in the user's config directory, e.g. ~/.config/tap-creatorsocial/oauth.json) or "
+        "`memory://` (nothing persisted). Written atomically with mode 0600; shared by concurrent runs.",
+    ),
+    th.Property(
+        "callback_url",
+        th.StringType,
+        default="http://localhost:33333/callback",
+        title="Callback URL",
+        description="The OAuth redirect URI (must be listed in the Meta app's Valid OAuth Redirect URIs); "
+        "`tap-creatorsocial-auth login` serves it on this machine to receive the login.",
+    ),
+    th.Property(
+        "on_auth_error",
+        th.StringType,
+        default="skip",
+        allowed_values=["skip", "fail"],
+        title="On auth error",
+        description="When a stored creator connection needs reconnecting: `skip` its accounts and report them in "
+        "the run summary, or `fail` the run.",
+    ),
+    th.Property(
         "account_ids",
         th.ArrayType(th.StringType),
         title="Account IDs",
@@ -103,6 +139,22 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="Size and fault knobs of the in-process sandbox dataset (only with `sandbox: true`).",
     ),
     th.Property(
+        "insights_lookback_days",
+        th.IntegerType,
+        default=30,
+        title="Insights lookback (days)",
+        description="Media posted within this many days are re-read on every run (their counts keep changing for "
+        "weeks), together with their insights; older media and insights are read once. 0 = only new media.",
+    ),
+    th.Property(
+        "account_insights_lookback_days",
+        th.IntegerType,
+        default=3,
+        title="Account insights lookback (days)",
+        description="Days of `account_insights` (and `online_followers`) already extracted that each run reads "
+        "again, because Meta revises recent days (data can be 48 h late). 0 = only new days.",
+    ),
+    th.Property(
         "page_size",
         th.IntegerType,
         default=100,
@@ -115,6 +167,10 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
 _HINTS: dict[str, str] = {
     "access_token": "set it to a user token from Facebook Login or Instagram Login (or set `sandbox: true`)",
     "auth_provider": "use `facebook` or `instagram`",
+    "initiate_oauth": "use OFF, GETANDREFRESH or REFRESH",
+    "oauth_settings_location": "use a file path, or memory:// to keep nothing",
+    "callback_url": "use a redirect URI registered in the Meta app, e.g. http://localhost:33333/callback",
+    "on_auth_error": "use `skip` or `fail`",
     "account_ids": 'give a list of IG user ids as strings, e.g. ["17841400000000001"]',
     "start_date": "use an ISO-8601 date-time such as 2025-01-01T00:00:00Z",
     "api_version": f"use one of {', '.join(f'v{v}.0' for v in SUPPORTED_VERSIONS)}",
@@ -122,6 +178,8 @@ _HINTS: dict[str, str] = {
     "instagram_api_url": "use an http(s) URL such as https://graph.instagram.com",
     "sandbox": "use true or false",
     "page_size": "use an integer from 1 to 100",
+    "account_insights_lookback_days": "use a whole number of days from 0 to 30, e.g. 3",
+    "insights_lookback_days": "use a whole number of days from 0 to 730, e.g. 30",
 }
 
 
@@ -157,13 +215,44 @@ def config_errors(config: Mapping[str, Any]) -> list[str]:
             dt.datetime.fromisoformat(str(config["start_date"]).replace("Z", "+00:00"))
         except ValueError:
             errors.append(f"Setting `start_date` is not an ISO-8601 date-time. Fix: {_HINTS['start_date']}.")
+    account_lookback = config.get("account_insights_lookback_days", 3)
+    if not 0 <= int(account_lookback) <= 30:  # more than one 30-day window is never needed to catch up revisions
+        fix = _HINTS["account_insights_lookback_days"]
+        errors.append(f"Setting `account_insights_lookback_days` is {account_lookback}. Fix: {fix}.")
     page_size = config.get("page_size", 100)
     if not 1 <= int(page_size) <= 100:
         errors.append(f"Setting `page_size` is {page_size}. Fix: {_HINTS['page_size']}.")
-    if not config.get("sandbox") and not config.get("access_token"):
-        errors.append(
-            "No credentials: setting `access_token` is empty and `sandbox` is false. "
-            "Fix: set `access_token` (e.g. `meltano config tap-creatorsocial set access_token …` or the "
-            "TAP_CREATORSOCIAL_ACCESS_TOKEN environment variable), or set `sandbox: true` to try the demo data."
-        )
+    lookback = config.get("insights_lookback_days", 30)
+    if not 0 <= int(lookback) <= 730:  # Meta keeps media insights for 2 years (graph-api.md §4a)
+        errors.append(f"Setting `insights_lookback_days` is {lookback}. Fix: {_HINTS['insights_lookback_days']}.")
+    errors.extend(_credential_errors(config))
     return errors
+
+
+def _credential_errors(config: Mapping[str, Any]) -> list[str]:
+    """No credentials unless `access_token`, the sandbox, a usable OAuth store, or a way to log a creator in."""
+    if config.get("sandbox") or config.get("access_token"):
+        return []
+    problem = "No credentials: setting `access_token` is empty and `sandbox` is false"
+    fix = (
+        "set `access_token` (e.g. `meltano config tap-creatorsocial set access_token …` or the "
+        "TAP_CREATORSOCIAL_ACCESS_TOKEN environment variable), or set `sandbox: true` to try the demo data"
+    )
+    mode = str(config.get("initiate_oauth") or "GETANDREFRESH").upper()
+    if mode == "OFF":
+        return [f"{problem}. Fix: {fix}."]
+    from tap_creatorsocial.oauth import OAuthStoreError, open_store, usable_connection_count
+
+    try:
+        if usable_connection_count(config):
+            return []
+    except OAuthStoreError as exc:
+        return [str(exc)]
+    if mode == "GETANDREFRESH" and config.get("client_id") and config.get("client_secret"):
+        return []  # the run logs a creator in (with a terminal) or stops with the exact login command
+    location = open_store(config.get("oauth_settings_location")).location
+    return [
+        f"{problem}, and the OAuth store {location} has no usable creator connection. Fix: connect creators with "
+        "`tap-creatorsocial-auth login` (needs `client_id` and `client_secret`), or "
+        f"{fix}."
+    ]

@@ -15,14 +15,27 @@ from tap_creatorsocial import streams
 from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, parse_api_version
 from tap_creatorsocial.directory import AccountDirectory, Connection
 from tap_creatorsocial.graph import GraphClient
+from tap_creatorsocial.media_index import MediaIndex
 from tap_creatorsocial.settings import CONFIG_SCHEMA, config_errors
 
 if t.TYPE_CHECKING:
+    from tap_creatorsocial.oauth import OAuthManager
     from tap_creatorsocial.sandbox import GraphEmulator
 
 DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
 
-STREAM_TYPES: list[type[Stream]] = [streams.AccountsStream, streams.MediaStream]
+STREAM_TYPES: list[type[Stream]] = [
+    streams.AccountsStream,
+    streams.MediaStream,
+    streams.StoriesStream,
+    streams.MediaInsightsStream,
+    streams.StoryInsightsStream,
+    streams.CommentsStream,
+    streams.TagsStream,
+    streams.AccountInsightsStream,
+    streams.AudienceStream,
+    streams.OnlineFollowersStream,
+]
 
 
 class TapCreatorSocial(Tap):
@@ -41,6 +54,16 @@ class TapCreatorSocial(Tap):
 
     def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """Streams in `STREAM_TYPES` order, not singer-sdk's alphabetical one: `media` must fill the run's media
+        index before `comments` (alphabetically earlier) reads it, or `/media` would be walked twice."""
+        loaded = super().streams
+        order = {stream_type: i for i, stream_type in enumerate(STREAM_TYPES)}
+        if list(loaded.values()) != sorted(loaded.values(), key=lambda s: order.get(type(s), len(order))):
+            self._streams = dict(sorted(loaded.items(), key=lambda kv: order.get(type(kv[1]), len(order))))
+        return t.cast("dict[str, Stream]", self._streams)
 
     # -- run-wide services ------------------------------------------------------------------------------------------
     @property
@@ -80,14 +103,41 @@ class TapCreatorSocial(Tap):
             logger=self.logger,
         )
 
+    @cached_property
+    def media_index(self) -> MediaIndex:
+        """Media per account in this run's window: `media` fills it, `media_insights` / `comments` read it."""
+        return MediaIndex()
+
+    @cached_property
+    def story_index(self) -> MediaIndex:
+        """Live stories per account: `stories` fills it, `story_insights` reads it (one `/stories` call per run)."""
+        return MediaIndex()
+
+    @cached_property
+    def oauth(self) -> OAuthManager | None:
+        """The OAuth store's connections (`initiate_oauth` not OFF and no `access_token`); tokens stay out of STATE."""
+        if self.config.get("access_token") or str(self.config.get("initiate_oauth") or "").upper() == "OFF":
+            return None
+        from tap_creatorsocial.oauth import OAuthManager
+
+        return OAuthManager(self.config, self.graph.session, logger=self.logger)
+
     def connections(self) -> list[Connection]:
-        """The creator logins this run reads: `access_token`, or the sandbox's seeded demo creators."""
+        """The creator logins this run reads: `access_token`, the OAuth store, or the sandbox's demo creators."""
         if self.config.get("access_token"):
             provider = self.config.get("auth_provider", "facebook")
             return [Connection(provider, self.config["access_token"], label="access_token")]
-        if self.sandbox_emulator is not None:
+        if self.sandbox_emulator is not None:  # in-process: nobody can have logged in to it, demo tokens only
             tokens = self.sandbox_emulator.dataset.demo_tokens
             return [Connection(login, token, label=f"sandbox {login} {owner}") for login, owner, token in tokens]
+        if self.oauth is not None:
+            from tap_creatorsocial.oauth import AuthSetupError, OAuthStoreError
+
+            try:
+                if not self.config.get("sandbox") or self.oauth.has_connections():
+                    return self.oauth.connections()
+            except (AuthSetupError, OAuthStoreError) as exc:
+                raise ConfigValidationError("Authentication setup needed", errors=[str(exc)], schema={}) from None
         if self.config.get("sandbox"):
             url = f"{self.config['graph_api_url'].rstrip('/')}/__sandbox/connections"
             demo = self.graph.session.get(url, timeout=self.graph.timeout).json()
@@ -99,7 +149,7 @@ class TapCreatorSocial(Tap):
 
     @cached_property
     def directory(self) -> AccountDirectory:
-        return AccountDirectory(
+        directory = AccountDirectory(
             self.graph,
             self.connections(),
             graph_api_url=self.config.get("graph_api_url", DEFAULT_URLS["graph_api_url"]),
@@ -107,6 +157,9 @@ class TapCreatorSocial(Tap):
             account_ids=self.config.get("account_ids"),
             logger=self.logger,
         )
+        for problem in self.oauth.problems if self.oauth is not None else []:  # stored logins needing a reconnect
+            directory.mark(problem.subject, "reconnect", problem.reason)
+        return directory
 
     def sync_all(self) -> None:
         super().sync_all()

@@ -44,7 +44,7 @@ class GraphError(Exception):
         *,
         code: int,
         subcode: int | None = None,
-        type: str = "OAuthException",  # noqa: A002 - Meta's field name
+        type: str = "OAuthException",
         status: int = 400,
         is_transient: bool | None = None,
         user_title: str | None = None,
@@ -85,11 +85,27 @@ class GraphError(Exception):
         msg = self.message.replace('"', "'")
         return f'OAuth "Facebook Platform" "{kind}" "{msg}"'
 
-    def with_type(self, type: str) -> GraphError:  # noqa: A002
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "subcode": self.subcode,
+            "type": self.type,
+            "status": self.status,
+            "is_transient": self.is_transient,
+            "user_title": self.user_title,
+            "user_msg": self.user_msg,
+            "error_data": self.error_data,
+        }
+
+    def with_type(self, type: str) -> GraphError:
         """Return a copy with another ``type`` (e.g. ``IGApiException``)."""
-        clone = copy.copy(self)
-        clone.type = type
+        clone = GraphError(self.message, **{**self._kwargs(), "type": type})
+        clone.fbtrace_id = self.fbtrace_id
         return clone
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only constructor: teach copy/pickle how to rebuild the error
+        return (_rebuild, (self.message, self._kwargs(), self.fbtrace_id))
 
     def for_host(self, host: str) -> GraphError:
         """Adapt to the serving host: graph.instagram.com reports non-token errors as ``IGApiException`` (§5a).
@@ -102,6 +118,12 @@ class GraphError(Exception):
 
     def __repr__(self) -> str:
         return f"GraphError({self.status}, code={self.code}, subcode={self.subcode}, {self.message!r})"
+
+
+def _rebuild(message: str, kwargs: dict[str, Any], fbtrace_id: str) -> GraphError:
+    err = GraphError(message, **kwargs)
+    err.fbtrace_id = fbtrace_id
+    return err
 
 
 def _p100(text: str, **kw: Any) -> GraphError:
@@ -189,7 +211,9 @@ def not_enough_viewers() -> GraphError:
 
 def invalid_metric_for_product_type(metrics: Iterable[str]) -> GraphError:
     """Known metric not valid for this media product type / version; names every offender (§4a)."""
-    return _p100(f"The Media Insights API does not support the {', '.join(metrics)} metric for this media product type.")
+    return _p100(
+        f"The Media Insights API does not support the {', '.join(metrics)} metric for this media product type."
+    )
 
 
 def metric_must_be_one_of(index: int, allowed: Iterable[str]) -> GraphError:
@@ -250,6 +274,11 @@ def breakdown_required(metrics: Iterable[str]) -> GraphError:
 def insights_unavailable(reason: str) -> GraphError:
     """Insights not available for this object (album child, ad, expired story). Wording UNCERTAIN (§4a, §8)."""
     return _p100(f"Insights are not available for this media: {reason}")
+
+
+def story_insights_expired() -> GraphError:
+    """Story insights after the 24 h window (§8: "often code 10 or 100"; wording UNCERTAIN, code 10 chosen)."""
+    return GraphError("(#10) Insights are not available for stories older than 24 hours", code=10)
 
 
 def crosspost_required(metric: str) -> GraphError:

@@ -63,6 +63,8 @@ class Media:
     insight_breakdowns: dict[str, dict[str, int]] = field(default_factory=dict)
     # The tagger's IG user for media in which a creator was tagged (`/tags`); None for own media.
     tagged_by: str | None = None
+    # Carousel children: the album's id (children have no caption/permalink/comments_count and no insights).
+    parent_id: str | None = None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Literal
 
 from . import errors
 from .errors import GraphError
-from .model import Dataset, LoginKind
+from .model import Dataset, FacebookUser, InstagramUser, LoginKind
 
 TokenKind = Literal["user", "page", "ig_user", "app"]
 
@@ -35,6 +35,7 @@ IG_REFRESH_MIN_AGE = dt.timedelta(hours=24)
 _ALPHABET = string.ascii_letters + string.digits
 # Prefixes by token kind. None of them may start with a real Meta prefix (EAA…, IGQ…, IGAA…).
 _PREFIX: dict[TokenKind, str] = {"user": "SBXFBU", "page": "SBXFBP", "ig_user": "SBXIGU", "app": ""}
+
 
 def cannot_parse_error() -> GraphError:
     """190 without subcode: the token is not one this host can decode (garbage, or a token of the other host)."""
@@ -103,14 +104,17 @@ class TokenRegistry:
         self._tokens: dict[str, TokenRecord] = {}
         self._codes: dict[str, CodeRecord] = {}
         self._page_tokens: dict[tuple[str, str], str] = {}  # (page id, user token or "long") -> page token
-        self._rng = random.Random(f"sandbox-tokens-{dataset.seed}")
+        # One seeded stream per token kind: demo tokens are identical across processes and emulators of one seed.
+        self._rngs = {kind: random.Random(f"sandbox-tokens-{dataset.seed}-{kind}") for kind in _PREFIX}
         self._seed()
 
     # ------------------------------------------------------------------ issuing
 
     def _new_string(self, kind: TokenKind, *, seeded: bool = False) -> str:
-        body = "".join(self._rng.choice(_ALPHABET) for _ in range(48)) if seeded else "".join(
-            secrets.choice(_ALPHABET) for _ in range(48)
+        body = (
+            "".join(self._rngs[kind].choice(_ALPHABET) for _ in range(48))
+            if seeded
+            else "".join(secrets.choice(_ALPHABET) for _ in range(48))
         )
         return _PREFIX[kind] + body
 
@@ -140,10 +144,10 @@ class TokenRegistry:
             for page in user.pages:
                 self.page_token(page.id, user.id, None, now=issued, seeded=True)
 
-    def _fb_user(self, user_id: str):  # type: ignore[no-untyped-def]
+    def _fb_user(self, user_id: str) -> FacebookUser | None:
         return next((u for u in self.dataset.facebook_users if u.id == user_id), None)
 
-    def _ig_user(self, account_id: str):  # type: ignore[no-untyped-def]
+    def _ig_user(self, account_id: str) -> InstagramUser | None:
         return next((u for u in self.dataset.instagram_users if u.account_id == account_id), None)
 
     def issue_fb_user(
@@ -339,6 +343,23 @@ class TokenRegistry:
                     count += 1
         return count
 
+    def renew_data_access(self, user_id: str, now: dt.datetime) -> None:
+        """A fresh Facebook login renews data access (90 days) for all of the user's tokens."""
+        with self._lock:
+            for rec in self._tokens.values():
+                if rec.kind in ("user", "page") and rec.user_id == user_id and rec.data_access_expires_at is not None:
+                    rec.data_access_expires_at = now + DATA_ACCESS
+
+    def revoke_scope(self, user_id: str, scope: str) -> int:
+        """``DELETE /me/permissions/{scope}``: drop one permission from the user's user and page tokens."""
+        count = 0
+        with self._lock:
+            for rec in self._tokens.values():
+                if rec.kind in ("user", "page") and rec.user_id == user_id and scope in rec.scopes:
+                    rec.scopes = [s for s in rec.scopes if s != scope]
+                    count += 1
+        return count
+
     def _require(self, token: str) -> TokenRecord:
         rec = self._tokens.get(token)
         if rec is None:
@@ -364,10 +385,10 @@ class TokenRegistry:
         """``grant_type=ig_exchange_token``: a valid short-lived IG token → a long-lived (60 d) one."""
         rec = self.validate(short_token, "instagram", now)
         if rec.kind != "ig_user" or rec.long_lived:
-            raise GraphError(
-                "Unsupported request - method type: get", code=100, type="IGApiException", status=400
-            ) if rec.kind != "ig_user" else GraphError(
-                "Invalid OAuth access token - the token is already long-lived", code=190, status=400
+            raise (
+                GraphError("Unsupported request - method type: get", code=100, type="IGApiException", status=400)
+                if rec.kind != "ig_user"
+                else GraphError("Invalid OAuth access token - the token is already long-lived", code=190, status=400)
             )
         return self.issue_ig(rec.owner_id, long_lived=True, now=now, scopes=rec.scopes)
 
@@ -380,8 +401,10 @@ class TokenRegistry:
         rec = self.validate(long_token, "instagram", now)
         if rec.kind != "ig_user" or not rec.long_lived:
             raise GraphError(
-                "Invalid parameter: only long-lived access tokens can be refreshed", code=100,
-                type="IGApiException", status=400,
+                "Invalid parameter: only long-lived access tokens can be refreshed",
+                code=100,
+                type="IGApiException",
+                status=400,
             )
         if now - rec.issued_at < IG_REFRESH_MIN_AGE:
             raise GraphError(

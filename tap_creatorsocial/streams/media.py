@@ -9,9 +9,17 @@ import requests
 from singer_sdk import typing as th
 
 from tap_creatorsocial.client import GraphPaginator, GraphStream, graph_timestamp
+from tap_creatorsocial.media_index import MEDIA_REF_FIELDS, MediaRef
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Stream
     from singer_sdk.helpers.types import Context
+
+    from tap_creatorsocial.directory import AccountRoute
+    from tap_creatorsocial.errors import GraphAPIError
+    from tap_creatorsocial.tap import TapCreatorSocial
+
+DEFAULT_LOOKBACK_DAYS = 30
 
 CHILD_FIELDS = ("id", "media_type", "media_url", "thumbnail_url", "timestamp")
 MEDIA_FIELDS = (
@@ -44,10 +52,61 @@ def _parse_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+def run_now(tap: TapCreatorSocial) -> dt.datetime:
+    """The run's clock: the in-process sandbox's clock when there is one (its data is anchored to it), else UTC now."""
+    emulator = tap.sandbox_emulator
+    return emulator.now() if emulator is not None else dt.datetime.now(dt.UTC)
+
+
+def window_start(stream: Stream, context: Context | None) -> dt.datetime | None:
+    """Where an account's media window starts: min(bookmark, now - insights_lookback_days), never before start_date.
+
+    Media keep collecting likes, comments and insights for weeks after posting, so every run re-reads the last
+    `insights_lookback_days` even when the bookmark is newer. None = no bookmark and no start_date: read everything.
+    """
+    start = stream.get_starting_timestamp(context)  # the bookmark, else start_date
+    if start is None:
+        return None
+    start = start.astimezone(dt.UTC)
+    lookback = int(stream.config.get("insights_lookback_days", DEFAULT_LOOKBACK_DAYS))
+    start = min(start, run_now(t.cast("TapCreatorSocial", stream._tap)) - dt.timedelta(days=lookback))
+    floor = stream.config.get("start_date")
+    if floor:
+        start = max(start, dt.datetime.fromisoformat(str(floor).replace("Z", "+00:00")).astimezone(dt.UTC))
+    return start
+
+
+def media_ref(row: dict[str, t.Any], account_id: str) -> MediaRef:
+    """The index entry for one media row (raw Graph item or emitted record)."""
+    return MediaRef(
+        id=str(row["id"]),
+        account_id=account_id,
+        media_type=str(row.get("media_type") or ""),
+        media_product_type=str(row.get("media_product_type") or ""),
+        timestamp=_parse_time(graph_timestamp(row["timestamp"]) or row["timestamp"]),
+        comments_count=row.get("comments_count"),
+    )
+
+
+def list_media_refs(tap: TapCreatorSocial, route: AccountRoute, start: dt.datetime | None) -> list[MediaRef]:
+    """List an account's media since `start` with only the index fields (used when `media` did not run)."""
+    graph = tap.graph
+    params = {"fields": MEDIA_REF_FIELDS, "limit": tap.config.get("page_size", 100)}
+    refs: list[MediaRef] = []
+    for page in graph.paginate(graph.url(route.base_url, f"{route.account_id}/media"), route.access_token, params):
+        batch = [media_ref(item, route.account_id) for item in page.get("data") or []]
+        refs += [ref for ref in batch if start is None or ref.timestamp >= start]
+        if start is not None and batch and batch[-1].timestamp < start:
+            break  # newest first: the rest is older than the window
+    return refs
+
+
 class MediaStream(GraphStream):
     """`GET /{ig-user-id}/media` newest first; incremental on `timestamp` with a bookmark per account.
 
-    Children come through field expansion in the same request, so carousels cost no extra call.
+    Children come through field expansion in the same request, so carousels cost no extra call. The window starts
+    at `window_start` (bookmark pulled back by `insights_lookback_days`), and once an account's media are all read
+    their refs go to the run's media index, so `media_insights` and `comments` need no second `/media` walk.
     """
 
     name = "media"
@@ -81,13 +140,27 @@ class MediaStream(GraphStream):
         fields = [*MEDIA_FIELDS, "children{" + ",".join(CHILD_FIELDS) + "}"]
         return {"fields": ",".join(fields), "limit": self.config.get("page_size", 100)}
 
-    def _start(self, context: Context | None) -> dt.datetime | None:
-        start = self.get_starting_timestamp(context)
-        return start.astimezone(dt.UTC) if start else None
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: window start per account id this run, so readers of the index know what it covers
+        self.window_starts: dict[str, dt.datetime | None] = {}
+        self._window_start: dt.datetime | None = None
+        self._refs: list[MediaRef] = []
+        self._failed = False
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        self._window_start = self._start(context)
+        assert context is not None
+        account_id = str(context["account_id"])
+        self._window_start = window_start(self, context)
+        self._refs, self._failed = [], False
         yield from super().get_records(context)
+        if not self._failed:  # only a complete listing may stand in for `/media`
+            self.window_starts[account_id] = self._window_start
+            self.tap.media_index.record(account_id, self._refs)
+
+    def handle_account_error(self, exc: GraphAPIError, context: Context | None) -> None:
+        self._failed = True
+        super().handle_account_error(exc, context)
 
     def get_new_paginator(self) -> GraphPaginator:
         def older_than_start(response: requests.Response) -> bool:
@@ -111,4 +184,5 @@ class MediaStream(GraphStream):
         )
         row.setdefault("like_count", None)
         row.setdefault("media_url", None)
+        self._refs.append(media_ref(row, row["account_id"]))
         return row

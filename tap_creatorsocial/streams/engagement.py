@@ -1,0 +1,195 @@
+"""Engagement streams: comments (with replies) on the creator's media, and media the creator is tagged in.
+
+Comments cannot be filtered by time (graph-api.md §3e), so each run re-reads the comments of the media in the run's
+media window (the shared media index). Their first pages travel as batch items; replies come through field expansion
+in the same answer, and only further pages (`paging.next`) cost their own request.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urlencode
+
+import requests
+from singer_sdk import typing as th
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_creatorsocial.client import GraphStream, graph_timestamp, utc_now
+from tap_creatorsocial.error_policy import Action, classify
+from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.streams.media import list_media_refs, window_start
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_creatorsocial.directory import AccountRoute
+    from tap_creatorsocial.media_index import MediaRef
+
+COMMENT_FIELDS = ("id", "text", "timestamp", "username", "from{id,username}", "like_count", "hidden")
+COMMENTS_PAGE_LIMIT = 50  # Meta's maximum per comments query (§3e)
+COMMENTS_QUERY_FIELDS = ",".join(
+    [*COMMENT_FIELDS, f"replies.limit({COMMENTS_PAGE_LIMIT}){{{','.join(COMMENT_FIELDS)}}}"]
+)
+
+TAG_FIELDS = (
+    "id",
+    "caption",
+    "media_type",
+    "media_product_type",
+    "media_url",
+    "permalink",
+    "shortcode",
+    "thumbnail_url",
+    "timestamp",
+    "like_count",
+    "comments_count",
+    "username",
+)
+
+
+def media_refs(stream: GraphStream, context: Context) -> list[MediaRef]:
+    """The account's media in this run's media window: from the index, or listed once if `media` did not run."""
+    tap = stream.tap
+    route = stream.route(context)
+    media_stream = tap.streams.get("media")
+
+    def lister(_account_id: str) -> list[MediaRef]:
+        return list_media_refs(tap, route, window_start(media_stream or stream, context))
+
+    return tap.media_index.refs(route.account_id, lister)
+
+
+class CommentsStream(GraphStream):
+    """Top-level comments and their replies (one nesting level) on every media with comments in the window."""
+
+    name = "comments"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    replication_key = None
+
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True, description="IG comment id."),
+        th.Property("account_id", th.StringType, required=True, description="IG user id owning the media."),
+        th.Property("media_id", th.StringType, required=True, description="Media the comment is on."),
+        th.Property(
+            "parent_id", th.StringType, description="Top-level comment a reply belongs to; null for top level."
+        ),
+        th.Property("text", th.StringType, description="Comment text."),
+        th.Property("timestamp", th.DateTimeType, description="When it was posted (UTC)."),
+        th.Property("username", th.StringType, description="Author's handle."),
+        th.Property("from_id", th.StringType, description="Author's Instagram-scoped id."),
+        th.Property("like_count", th.IntegerType, description="Likes on the comment."),
+        th.Property("hidden", th.BooleanType, description="Hidden by the media owner."),
+        th.Property("extracted_at", th.DateTimeType, description="When this run read it (UTC)."),
+    ).to_dict()
+
+    def request_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        assert context is not None
+        route = self.route(context)
+        with_comments = [ref for ref in media_refs(self, context) if (ref.comments_count or 0) > 0]
+        query = urlencode({"fields": COMMENTS_QUERY_FIELDS, "limit": COMMENTS_PAGE_LIMIT})
+        urls = [f"{ref.id}/comments?{query}" for ref in with_comments]
+        extracted_at = utc_now()
+        answers = self.graph.batch(route.base_url, route.access_token, urls) if urls else []
+        for ref, answer in zip(with_comments, answers, strict=True):
+            try:
+                if isinstance(answer, GraphAPIError):
+                    raise answer
+                yield from self._media_comments(route, ref.id, answer, extracted_at)
+            except GraphAPIError as exc:
+                if classify(exc) is not Action.SKIP_OBJECT:
+                    raise
+                self.logger.warning("Skipping comments of media %s: %s", ref.id, exc.message)
+
+    def _media_comments(
+        self, route: AccountRoute, media_id: str, first_page: dict[str, t.Any], extracted_at: str
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Every comment of one media: the batched first page, then each `paging.next` (top level and replies)."""
+        pages: t.Iterable[dict[str, t.Any]] = [first_page]
+        next_url = (first_page.get("paging") or {}).get("next")
+        if next_url:
+            pages = [first_page, *self.graph.paginate(next_url, route.access_token)]
+        for page in pages:
+            for comment in page.get("data") or []:
+                yield self._row(comment, route.account_id, media_id, None, extracted_at)
+                replies = comment.get("replies") or {}
+                reply_pages: t.Iterable[dict[str, t.Any]] = [replies]
+                more = (replies.get("paging") or {}).get("next")
+                if more:
+                    reply_pages = [replies, *self.graph.paginate(more, route.access_token)]
+                for reply_page in reply_pages:
+                    for reply in reply_page.get("data") or []:
+                        yield self._row(reply, route.account_id, media_id, str(comment["id"]), extracted_at)
+
+    @staticmethod
+    def _row(
+        comment: dict[str, t.Any], account_id: str, media_id: str, parent_id: str | None, extracted_at: str
+    ) -> dict[str, t.Any]:
+        return {
+            "id": str(comment["id"]),
+            "account_id": account_id,
+            "media_id": media_id,
+            "parent_id": parent_id,
+            "text": comment.get("text"),
+            "timestamp": graph_timestamp(comment.get("timestamp")),
+            "username": comment.get("username"),
+            "from_id": (comment.get("from") or {}).get("id"),
+            "like_count": comment.get("like_count"),
+            "hidden": comment.get("hidden"),
+            "extracted_at": extracted_at,
+        }
+
+
+class AfterCursorPaginator(BaseAPIPaginator[str | None]):
+    """`/tags` pages carry `paging.cursors` but never `next` (§3f): ask again with `after` until a page is empty."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def get_next(self, response: requests.Response) -> str | None:
+        body = response.json()
+        if not body.get("data"):
+            return None
+        return t.cast(str | None, ((body.get("paging") or {}).get("cursors") or {}).get("after") or None)
+
+
+class TagsStream(GraphStream):
+    """`GET /{ig-user-id}/tags`: other users' media the creator is tagged in (full table each run)."""
+
+    name = "tags"
+    path = "{account_id}/tags"
+    primary_keys: t.ClassVar[list[str]] = ["account_id", "id"]
+    replication_key = None
+
+    schema = th.PropertiesList(
+        th.Property("account_id", th.StringType, required=True, description="IG user id of the tagged creator."),
+        th.Property("id", th.StringType, required=True, description="IG media id (someone else's media)."),
+        th.Property("username", th.StringType, description="Handle of the account that posted it."),
+        th.Property("caption", th.StringType, description="Caption text."),
+        th.Property("media_type", th.StringType, description="IMAGE, VIDEO or CAROUSEL_ALBUM."),
+        th.Property("media_product_type", th.StringType, description="FEED or REELS."),
+        th.Property("media_url", th.StringType, description="Media URL; null when withheld."),
+        th.Property("permalink", th.StringType, description="Public link to the post."),
+        th.Property("shortcode", th.StringType, description="Shortcode in the permalink."),
+        th.Property("thumbnail_url", th.StringType, description="Thumbnail (VIDEO only)."),
+        th.Property("timestamp", th.DateTimeType, description="Publish time (UTC)."),
+        th.Property("like_count", th.IntegerType, description="Likes; null when the poster hides like counts."),
+        th.Property("comments_count", th.IntegerType, description="Comments including replies."),
+        th.Property("extracted_at", th.DateTimeType, description="When this run read it (UTC)."),
+    ).to_dict()
+
+    def get_new_paginator(self) -> AfterCursorPaginator:  # type: ignore[override]
+        return AfterCursorPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        params: dict[str, t.Any] = {"fields": ",".join(TAG_FIELDS), "limit": self.config.get("page_size", 100)}
+        if next_page_token:
+            params["after"] = next_page_token
+        return params
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        row = super().post_process(row, context) or row
+        row["timestamp"] = graph_timestamp(row.get("timestamp"))
+        for key in ("like_count", "media_url", "caption", "thumbnail_url"):
+            row.setdefault(key, None)
+        row["extracted_at"] = utc_now()
+        return row

@@ -1,0 +1,356 @@
+"""`media` window + index, `media_insights` and the shared insight-row logic, against the in-process sandbox.
+
+Every assertion compares the tap's real Singer output with the sandbox truth built from the very emulator instance
+the run talked to (`tap.sandbox_emulator.dataset`), so a wrong request, parse or skip shows up as a value mismatch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import typing as t
+from collections import Counter
+
+import pytest
+
+from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.sandbox import DatasetSpec, GraphEmulator, generate
+from tap_creatorsocial.sandbox.api import SandboxResponse
+from tap_creatorsocial.sandbox.truth import build_truth
+from tap_creatorsocial.streams import insights as insights_module
+from tap_creatorsocial.streams.insights import InsightCall, InsightRowsStream, insight_rows
+from tap_creatorsocial.tap import TapCreatorSocial
+from tests.helpers import collect, make_tap, select_only
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+SMALL = {"accounts": 2, "media": 14, "stories": 3, "seed": 11}
+INSIGHT_STREAMS = ("media", "stories", "media_insights", "story_insights")
+# Meta removed these for all versions on 2025-04-21 (graph-api.md §4a timeline) so the catalog never asks for them;
+# the sandbox still serves them on <= v21 (reported as a sandbox gap), so the v21 truth lists them.
+REMOVED_EVERYWHERE = {"plays", "clips_replays_count", "ig_reels_aggregated_all_plays_count"}
+
+
+class Call(t.NamedTuple):
+    """One API call the emulator answered (a top-level request or a batch item)."""
+
+    host: str
+    path: str
+    params: dict[str, str]
+    status: int
+    body: str
+
+
+def record_calls(emu: GraphEmulator) -> list[Call]:
+    """Record every API call the emulator answers, batch items included (they go through `_api_call` too)."""
+    calls: list[Call] = []
+    original = emu._api_call
+
+    def wrapped(req: t.Any) -> SandboxResponse:
+        resp = original(req)
+        calls.append(Call(req.host, "/".join(req.segments), dict(req.params), resp.status, resp.body.decode()))
+        return resp
+
+    emu._api_call = wrapped  # type: ignore[method-assign]
+    return calls
+
+
+def sandbox_tap(
+    config_extra: dict[str, t.Any] | None = None,
+    state: dict[str, t.Any] | None = None,
+    *,
+    quirk_rate: float | None = None,
+    options: dict[str, t.Any] | None = None,
+    emulator: GraphEmulator | None = None,
+) -> tuple[TapCreatorSocial, t.Any, list[Call]]:
+    """A tap on the in-process sandbox, its capturing writer, and the emulator's call log.
+
+    `quirk_rate` swaps in an emulator generated with that quirk share (sandbox_options has no such knob);
+    `emulator` reuses one (a later run against the same Meta).
+    """
+    opts = {**SMALL, "now": NOW.isoformat(), **(options or {})}
+    tap, writer = make_tap({"sandbox": True, "sandbox_options": opts, **(config_extra or {})}, state)
+    if emulator is not None:
+        tap.__dict__["sandbox_emulator"] = emulator
+    elif quirk_rate is not None:
+        spec = DatasetSpec(
+            seed=opts["seed"], accounts=opts["accounts"], media=opts["media"], stories=opts["stories"],
+            quirk_rate=quirk_rate,
+        )  # fmt: skip
+        tap.__dict__["sandbox_emulator"] = GraphEmulator(generate(spec, now=NOW))
+    emu = tap.sandbox_emulator
+    assert emu is not None
+    select_only(tap, *INSIGHT_STREAMS)
+    return tap, writer, record_calls(emu)
+
+
+def tidy(rows: list[dict[str, t.Any]], id_column: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Tap rows as truth-shaped maps: totals {id: {metric: value}}, breakdowns {id: {metric: {dim: value}}}."""
+    totals: dict[str, dict[str, t.Any]] = {}
+    breakdowns: dict[str, dict[str, dict[str, t.Any]]] = {}
+    for row in rows:
+        if row["breakdown"] == "":
+            totals.setdefault(row[id_column], {})[row["metric"]] = row["value"]
+        else:
+            breakdowns.setdefault(row[id_column], {}).setdefault(row["metric"], {})[row["breakdown_value"]] = row[
+                "value"
+            ]
+    return totals, breakdowns
+
+
+def truth_split(truth: dict[str, t.Any]) -> tuple[set[str], set[str]]:
+    """Ids of (feed/reels media, live stories) in the truth."""
+    stories = {s["id"] for s in truth["stories"]}
+    media = {m["id"] for m in truth["media"]}
+    return media, stories
+
+
+def assert_matches_truth(
+    records: dict[str, list[dict[str, t.Any]]],
+    truth: dict[str, t.Any],
+    ignore: set[str] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    """Every truth value (per object, metric, breakdown value) is in the output, and nothing else is."""
+    media_ids, story_ids = truth_split(truth)
+    for stream, id_column, ids in (
+        ("media_insights", "media_id", media_ids),
+        ("story_insights", "story_id", story_ids),
+    ):
+        totals, breakdowns = tidy(records.get(stream, []), id_column)
+        want_totals = {
+            i: {m: v for m, v in values.items() if m not in ignore}
+            for i, values in truth["media_insights"].items()
+            if i in ids
+        }
+        want_breakdowns = {i: b for i, b in truth["media_insight_breakdowns"].items() if i in ids}
+        assert totals == {i: v for i, v in want_totals.items() if v}, stream
+        assert breakdowns == want_breakdowns, stream
+
+
+def assert_unique_keys(tap: TapCreatorSocial, records: dict[str, list[dict[str, t.Any]]]) -> None:
+    for name, rows in records.items():
+        keys = tap.streams[name].primary_keys or []
+        seen = Counter(tuple(row[k] for k in keys) for row in rows)
+        assert all(n == 1 for n in seen.values()), f"duplicate primary keys in {name}"
+        assert all(row[k] is not None for row in rows for k in keys), f"null primary key in {name}"
+
+
+def insight_calls(calls: list[Call]) -> list[Call]:
+    return [c for c in calls if c.path.endswith("/insights")]
+
+
+# -- full extraction vs truth ------------------------------------------------------------------------------------------
+
+
+def test_default_run_returns_every_truth_value_and_asks_nothing_twice(caplog: pytest.LogCaptureFixture) -> None:
+    tap, writer, calls = sandbox_tap()
+    caplog.set_level(logging.INFO)
+    tap.sync_all()
+    records, _ = collect(writer)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+
+    assert records["media_insights"]
+    assert records["story_insights"]
+    assert_matches_truth(records, truth)
+    assert_unique_keys(tap, records)
+    # breakdown metrics come with their total row too
+    assert {r["metric"] for r in records["media_insights"] if r["breakdown"] == "action_type"} == {"profile_activity"}
+    assert {r["breakdown"] for r in records["story_insights"]} >= {"", "story_navigation_action_type"}
+
+    asked = Counter((c.path, c.params.get("metric"), c.params.get("breakdown")) for c in insight_calls(calls))
+    assert asked
+    assert max(asked.values()) == 1, "an insights call was sent twice"
+    listings = Counter(c.path for c in calls if c.path.endswith(("/media", "/stories")))
+    assert set(listings.values()) == {1}, "an account's /media or /stories was listed twice"
+    # only per-object refusals: no metric Meta rejects for the product type / version was ever asked for
+    refused = [c for c in insight_calls(calls) if c.status != 200]
+    assert not [c for c in refused if "does not support" in c.body or "must be one of" in c.body]
+    assert {'"code":100' in c.body or '"code":10' in c.body for c in refused} <= {True}
+    assert "rejected metric" not in caplog.text.lower()
+
+
+def test_high_quirk_rates_still_return_every_value_and_skip_with_reasons(caplog: pytest.LogCaptureFixture) -> None:
+    tap, writer, _ = sandbox_tap(quirk_rate=0.6, options={"accounts": 4})
+    caplog.set_level(logging.INFO)
+    tap.sync_all()
+    records, _ = collect(writer)
+    dataset = tap.sandbox_emulator.dataset  # type: ignore[union-attr]
+    truth = build_truth(dataset, 25)
+
+    assert_matches_truth(records, truth)
+    assert_unique_keys(tap, records)
+
+    media = [m for a in dataset.accounts.values() for m in a.media]
+    live = {s["id"] for s in truth["stories"]}
+    stories = [s for a in dataset.accounts.values() for s in a.stories if s.id in live]
+    pre_conversion = {m.id for m in media if m.pre_conversion and m.media_product_type != "AD"}
+    few_viewers = {s.id for s in stories if s.viewers < 5}
+    assert pre_conversion
+    assert few_viewers
+    assert set(tap.streams["media_insights"].skipped) == pre_conversion  # type: ignore[attr-defined]
+    assert set(tap.streams["story_insights"].skipped) == few_viewers  # type: ignore[attr-defined]
+    for media_id in pre_conversion:
+        assert f"No insights for media {media_id}: Media posted before business account conversion" in caplog.text
+    for story_id in few_viewers:
+        assert f"No insights for story {story_id}: (#10) Not enough viewers" in caplog.text
+    assert not {r["media_id"] for r in records["media_insights"]} & pre_conversion
+    assert not {r["story_id"] for r in records["story_insights"]} & few_viewers
+
+    # the quirky fields: hidden likes and withheld media_url come through as null, never invented
+    by_id = {r["id"]: r for r in records["media"]}
+    hidden = [m for m in media if m.like_count_hidden]
+    withheld = [m for m in media if m.media_url is None]
+    assert hidden
+    assert withheld
+    assert all(by_id[m.id]["like_count"] is None for m in hidden)
+    assert all(by_id[m.id]["media_url"] is None for m in withheld)
+    want_stories = {s["id"]: s.get("media_url") for s in truth["stories"]}
+    assert {r["id"]: r["media_url"] for r in records["stories"]} == want_stories
+
+
+@pytest.mark.parametrize("version", ["v21.0", "v25.0"])
+def test_versions_request_only_their_metrics(version: str) -> None:
+    tap, writer, calls = sandbox_tap({"api_version": version})
+    tap.sync_all()
+    records, _ = collect(writer)
+    number = int(version[1:3])
+    truth = build_truth(tap.sandbox_emulator.dataset, number)  # type: ignore[union-attr]
+
+    assert_matches_truth(records, truth, ignore=REMOVED_EVERYWHERE)
+    asked = {m for c in insight_calls(calls) for m in c.params["metric"].split(",")}
+    assert all(c.path.split("/")[0] for c in insight_calls(calls))
+    assert not [c for c in insight_calls(calls) if "does not support" in c.body or "must be one of" in c.body]
+    if number == 21:
+        assert "views" not in asked
+        assert "impressions" in asked
+    else:
+        assert "views" in asked
+        assert "impressions" not in asked
+
+
+# -- a deprecation newer than the catalog --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("plays", "does not support the plays metric"),  # known name, refused for REELS on v25
+        ("engagement", "must be one of"),  # a name Meta no longer accepts at all
+    ],
+)
+def test_rejected_metric_is_dropped_once_and_everything_else_still_arrives(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, extra: str, message: str
+) -> None:
+    original = insights_module.insight_requests
+
+    def with_new_deprecation(product_type: str, *args: t.Any, **kwargs: t.Any) -> list[tuple[list[str], str | None]]:
+        calls = original(product_type, *args, **kwargs)
+        if product_type == "REELS":
+            calls[0] = ([*calls[0][0], extra], calls[0][1])
+        return calls
+
+    monkeypatch.setattr(insights_module, "insight_requests", with_new_deprecation)
+    tap, writer, calls = sandbox_tap()
+    caplog.set_level(logging.INFO)
+    tap.sync_all()
+    records, _ = collect(writer)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+
+    assert_matches_truth(records, truth)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "rejected metric" in r.getMessage()]
+    assert len(warnings) == 1
+    assert extra in warnings[0].getMessage()
+    assert tap.streams["media_insights"].dropped == {"REELS": {extra}}  # type: ignore[attr-defined]
+    refused = [c for c in insight_calls(calls) if message in c.body]
+    assert refused  # the sandbox really refused it
+    # once dropped it is never asked again: the refused calls all precede the first call without it for that media
+    asked_again = [c for c in insight_calls(calls) if extra in c.params["metric"].split(",")]
+    assert len(asked_again) == len(refused)
+
+
+def test_error_naming_no_metric_is_probed_one_metric_per_call() -> None:
+    error = GraphAPIError(
+        "(#100) The Media Insights API does not support the  metric for this media", status=400, code=100
+    )
+    assert InsightRowsStream._rejected(error, ["reach", "likes"]) is None
+    named = GraphAPIError("(#100) metric[1] must be one of the following values: reach, likes", status=400, code=100)
+    assert InsightRowsStream._rejected(named, ["reach", "bogus"]) == ["bogus"]
+
+
+def test_insight_rows_tidy_total_plus_one_row_per_dimension() -> None:
+    from tap_creatorsocial.media_index import MediaRef
+
+    ref = MediaRef("1", "9", "VIDEO", "STORY", NOW)
+    body = {
+        "data": [
+            {
+                "name": "navigation",
+                "values": [{"value": 25}],
+                "total_value": {
+                    "value": 25,
+                    "breakdowns": [
+                        {
+                            "dimension_keys": ["story_navigation_action_type"],
+                            "results": [
+                                {"dimension_values": ["tap_forward"], "value": 19},
+                                {"dimension_values": ["tap_back"], "value": 6},
+                            ],
+                        }
+                    ],
+                },
+            },
+            {"name": "reach", "values": []},  # no data: no row, not 0
+        ]
+    }
+    nav = "story_navigation_action_type"
+    rows = insight_rows(InsightCall(ref, ("navigation",), nav), body)
+    assert rows == [
+        {"metric": "navigation", "breakdown": "", "breakdown_value": "", "value": 25},
+        {"metric": "navigation", "breakdown": nav, "breakdown_value": "tap_forward", "value": 19},
+        {"metric": "navigation", "breakdown": nav, "breakdown_value": "tap_back", "value": 6},
+    ]
+
+
+# -- incremental: the second run reads new media plus the lookback window ------------------------------------------
+
+
+def test_second_run_reads_only_new_media_and_the_lookback_window() -> None:
+    lookback = 120
+    tap, writer, _ = sandbox_tap({"insights_lookback_days": lookback})
+    tap.sync_all()
+    first, state = collect(writer)
+    dataset = tap.sandbox_emulator.dataset  # type: ignore[union-attr]
+    assert {r["id"] for r in first["media"]} == {m.id for a in dataset.accounts.values() for m in a.media}
+    contexts = [p["context"] for stream in state["bookmarks"].values() for p in stream.get("partitions", [])]
+    assert contexts
+    assert all(set(c) == {"account_id"} for c in contexts)
+    assert "token" not in json.dumps(state).lower()
+
+    # Pretend account A's newest 4 media were posted after the first run: move its bookmarks back before them.
+    account_a = next(iter(dataset.accounts.values()))
+    cutoff = account_a.media[3].timestamp
+    for stream in ("media", "media_insights"):
+        for partition in state["bookmarks"][stream]["partitions"]:
+            if partition["context"]["account_id"] == account_a.id:
+                partition["replication_key_value"] = cutoff.isoformat()
+
+    tap2, writer2, calls2 = sandbox_tap({"insights_lookback_days": lookback}, state, emulator=tap.sandbox_emulator)
+    tap2.sync_all()
+    second, _ = collect(writer2)
+
+    horizon = tap.sandbox_emulator.now() - dt.timedelta(days=lookback)  # type: ignore[union-attr]
+    want: set[str] = set()
+    for account in dataset.accounts.values():
+        bookmark = max(m.timestamp for m in account.media) if account is not account_a else cutoff
+        start = min(bookmark, horizon)
+        want |= {m.id for m in account.media if m.timestamp >= start}
+    got = {r["id"] for r in second["media"]}
+    assert got == want
+    assert {m.id for m in account_a.media[:4]} <= got  # the "new" media
+    assert len(got) < len(first["media"])  # the old ones are not re-read
+
+    truth = build_truth(dataset, 25)
+    want_insights = {i for i in want if i in truth["media_insights"]}
+    assert {r["media_id"] for r in second["media_insights"]} == want_insights
+    asked = {c.path.split("/")[0] for c in insight_calls(calls2)} - {s["id"] for s in truth["stories"]}
+    assert asked <= want  # no insights call for media outside the window
