@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/meltano install --clean
+	mkdir -p output
 	$(BIN)/meltano run tap-creatorsocial target-duckdb
 	$(BIN)/python scripts/check_duckdb.py output/creatorsocial.duckdb
 

@@ -25,8 +25,11 @@ RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, *range(80000, 80015)})
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
 # (code, subcode) pairs that mean "this one object has no such data" (§5d).
 SKIP_OBJECT = frozenset({(100, 2108006), (100, 33)})
-NOT_ENOUGH_VIEWERS = re.compile(r"not enough viewers", re.IGNORECASE)
-NO_PERMISSION_FOR_ACTION = re.compile(r"does not have permission for this action", re.IGNORECASE)
+# Code 10 messages that are about one object, not the account's permissions (§4a, §5d, §8).
+OBJECT_LEVEL_10 = re.compile(
+    r"not enough viewers|does not have permission for this action|not available for stories older",
+    re.IGNORECASE,
+)
 REJECTED_METRIC = re.compile(
     r"does not support the (?P<metrics>[\w, ]+?) metric|metric\[\d+\] must be one of|"
     r"(?P<single>\w+) metric is no longer supported",
@@ -44,7 +47,7 @@ def classify(error: GraphAPIError) -> Action:
         return Action.RECONNECT
     if (code, sub) in SKIP_OBJECT:
         return Action.SKIP_OBJECT
-    if code == 10 and (NOT_ENOUGH_VIEWERS.search(error.message) or NO_PERMISSION_FOR_ACTION.search(error.message)):
+    if code == 10 and OBJECT_LEVEL_10.search(error.message):
         return Action.SKIP_OBJECT
     if code == 10 or (code is not None and 200 <= code <= 299):
         return Action.PERMISSION

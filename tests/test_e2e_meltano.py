@@ -48,6 +48,7 @@ def test_meltano_run_lands_the_sandbox_truth_in_duckdb(project: Path) -> None:
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     db = project / "output" / "creatorsocial.duckdb"
     shutil.rmtree(project / "output", ignore_errors=True)
+    db.parent.mkdir()
 
     first = meltano_run(project, now)
     assert first.returncode == 0, first.stderr[-4000:]

@@ -67,8 +67,14 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "oauth.json")
     conn = make_conn()
     put(store, conn)
-    pending = PendingLogin("state-1", "instagram", "http://localhost:33333/callback", "https://graph.instagram.com",
-                           NOW, NOW + dt.timedelta(minutes=30))
+    pending = PendingLogin(
+        "state-1",
+        "instagram",
+        "http://localhost:33333/callback",
+        "https://graph.instagram.com",
+        NOW,
+        NOW + dt.timedelta(minutes=30),
+    )
     store.update(lambda data: data.pending.__setitem__(pending.state, pending))
 
     loaded = store.load()
@@ -107,8 +113,10 @@ def test_missing_file_is_an_empty_store(tmp_path: Path) -> None:
         ('{"format": "tap-creatorsocial/oauth", "version": 1, "connections": {', "not valid JSON"),
         ('{"something": "else"}', "not a tap-creatorsocial OAuth store"),
         ('{"format": "tap-creatorsocial/oauth", "version": 9}', "format version 9"),
-        ('{"format": "tap-creatorsocial/oauth", "version": 1, "connections": {"facebook:1": {"provider": "facebook"}}}',
-         "incomplete"),
+        (
+            '{"format": "tap-creatorsocial/oauth", "version": 1, "connections": {"facebook:1": {"provider": "facebook"}}}',
+            "incomplete",
+        ),
     ],
 )
 def test_corrupt_file_gives_a_clear_error_and_is_never_replaced(tmp_path: Path, content: str, detail: str) -> None:
@@ -122,7 +130,8 @@ def test_corrupt_file_gives_a_clear_error_and_is_never_replaced(tmp_path: Path, 
     message = str(exc_info.value)
     assert str(path) in message
     assert detail in message
-    assert "Fix:" in message and "tap-creatorsocial-auth login" in message
+    assert "Fix:" in message
+    assert "tap-creatorsocial-auth login" in message
 
     with pytest.raises(OAuthStoreError):
         put(store, make_conn())  # an update must not write over it either
@@ -149,6 +158,16 @@ from pathlib import Path
 from tap_creatorsocial.oauth.store import FileStore, StoredConnection
 store = FileStore(Path(sys.argv[1]))
 now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+if len(sys.argv) > 2:  # stall inside the 3rd write, after the temp file is written but before the rename
+    import os, time
+    real_fsync, calls = os.fsync, [0]
+    def stalling_fsync(fd):
+        calls[0] += 1
+        if calls[0] == 5:  # two fsyncs per write (file, directory): this is the 3rd write's file fsync
+            print("stalled", flush=True)
+            time.sleep(60)
+        real_fsync(fd)
+    os.fsync = stalling_fsync
 i = 0
 while True:
     i += 1
@@ -162,21 +181,39 @@ while True:
 """
 
 
+def _kill_writer(path: Path, *, stall: bool, delay: float = 0.0) -> None:
+    args = [sys.executable, "-c", _WRITER, str(path), *(["stall"] if stall else [])]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if stall:
+        while (line := proc.stdout.readline()) and line.strip() != "stalled":
+            pass
+    else:
+        proc.stdout.readline()  # at least one complete write happened
+        time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+
+def _assert_complete(store: FileStore) -> None:
+    data = store.load()  # a complete file: the old or the new version, never a torn one
+    conn = data.connections["facebook:1"]
+    assert conn.access_token == "T" * 10 + (conn.last_error or "").removeprefix("x" * 2_000_000)
+
+
 def test_write_killed_midway_leaves_a_valid_file(tmp_path: Path) -> None:
     path = tmp_path / "oauth.json"
     store = FileStore(path)
-    for attempt in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        proc.stdout.readline()  # at least one complete write happened
-        time.sleep(0.01 * attempt)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc.stdout.close()
 
-        data = store.load()  # a complete file: the old or the new version, never a torn one
-        conn = data.connections["facebook:1"]
-        assert conn.access_token == "T" * 10 + conn.last_error.removeprefix("x" * 2_000_000)  # type: ignore[union-attr]
+    _kill_writer(path, stall=True)  # killed with the new version fully in the temp file, before the rename
+    assert list(tmp_path.glob(".oauth.json.*.tmp")), "the kill should have hit mid-write"
+    _assert_complete(store)
+    assert store.load().connections["facebook:1"].access_token == "T" * 10 + "2"
+
+    for delay in (0.0, 0.005, 0.02):  # and killed at arbitrary moments of a busy write loop
+        _kill_writer(path, stall=False, delay=delay)
+        _assert_complete(store)
 
     put(store, make_conn())  # the next writer still works and sweeps temp files of killed writers
     assert not list(tmp_path.glob(".oauth.json.*.tmp"))
@@ -263,24 +300,30 @@ def test_health_linked_expiring_and_reconnect() -> None:
     assert assess(make_conn(), NOW).status == "linked"
 
     soon = assess(make_conn(expires_at=NOW + dt.timedelta(days=3)), NOW)
-    assert soon.status == "expiring_soon" and soon.usable
-    assert "token expires on 2026-03-04" in soon.reason and "log in again" in soon.reason
+    assert soon.status == "expiring_soon"
+    assert soon.usable
+    assert "token expires on 2026-03-04" in soon.reason
+    assert "log in again" in soon.reason
 
     ig_soon = assess(make_conn(provider="instagram", expires_at=NOW + dt.timedelta(days=3)), NOW)
     assert "refresh" in ig_soon.reason
 
     data_soon = assess(make_conn(data_access_expires_at=NOW + dt.timedelta(days=2)), NOW)
-    assert data_soon.status == "expiring_soon" and "data access expires" in data_soon.reason
+    assert data_soon.status == "expiring_soon"
+    assert "data access expires" in data_soon.reason
 
     expired = assess(make_conn(expires_at=NOW - dt.timedelta(seconds=1)), NOW)
-    assert expired.status == "reconnect_needed" and not expired.usable
+    assert expired.status == "reconnect_needed"
+    assert not expired.usable
     assert "token expired on" in expired.reason
 
     lapsed = assess(make_conn(data_access_expires_at=NOW - dt.timedelta(days=1)), NOW)
-    assert lapsed.status == "reconnect_needed" and "90 days" in lapsed.reason
+    assert lapsed.status == "reconnect_needed"
+    assert "90 days" in lapsed.reason
 
     rejected = assess(make_conn(status="reconnect_needed", last_error="Error validating access token"), NOW)
-    assert rejected.status == "reconnect_needed" and rejected.reason == "Error validating access token"
+    assert rejected.status == "reconnect_needed"
+    assert rejected.reason == "Error validating access token"
     assert rejected.label == "Reconnect needed"
 
     never = assess(make_conn(expires_at=None, data_access_expires_at=None), NOW)

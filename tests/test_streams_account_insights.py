@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -12,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tap_creatorsocial.catalog.metrics import account_insight_requests, account_metrics_for
+from tap_creatorsocial.sandbox import rules
 from tap_creatorsocial.sandbox import truth as sandbox_truth
 from tap_creatorsocial.sandbox.dataset import last_complete_day
 from tap_creatorsocial.streams.account_insights import closed_day, date_windows
@@ -195,6 +198,23 @@ def test_v21_run_completes_with_its_metrics() -> None:
     run = Run(config(api_version="v21.0", sandbox_options={"accounts": 2}), version=21)
     assert "views" not in {r["metric"] for r in run.rows}  # views exists from v22
     assert totals(run.rows) == expected_totals(run)
+
+
+def test_a_metric_meta_refuses_is_dropped_once_and_the_rest_still_lands(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # this "Meta" has not launched reposts yet: naming it fails the whole call (code 100, metric[i] must be one of)
+    monkeypatch.setitem(
+        rules.USER_METRICS, "reposts", replace(rules.USER_METRICS["reposts"], launched=dt.date(2030, 1, 1))
+    )
+    with caplog.at_level(logging.WARNING):
+        run = Run(config(sandbox_options={"accounts": 2}))
+    assert "reposts" not in {r["metric"] for r in run.rows}
+    assert totals(run.rows) == expected_totals(run)
+    assert sum("refuses metric" in m for m in caplog.messages) == 1
+    # the second account never asks for it: only the first account's one-day items were refused
+    refused = [q for q in run.insight_queries() if "reposts" in q["metric"].split(",")]
+    assert len({q["path"] for q in refused}) == 1
 
 
 def test_missing_insights_permission_skips_that_account_only() -> None:

@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.media_index import MEDIA_REF_FIELDS
 from tap_creatorsocial.sandbox import DatasetSpec, GraphEmulator, generate
 from tap_creatorsocial.sandbox.api import SandboxResponse
 from tap_creatorsocial.sandbox.truth import build_truth
@@ -26,9 +27,6 @@ from tests.helpers import collect, make_tap, select_only
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 SMALL = {"accounts": 2, "media": 14, "stories": 3, "seed": 11}
 INSIGHT_STREAMS = ("media", "stories", "media_insights", "story_insights")
-# Meta removed these for all versions on 2025-04-21 (graph-api.md §4a timeline) so the catalog never asks for them;
-# the sandbox still serves them on <= v21 (reported as a sandbox gap), so the v21 truth lists them.
-REMOVED_EVERYWHERE = {"plays", "clips_replays_count", "ig_reels_aggregated_all_plays_count"}
 
 
 class Call(t.NamedTuple):
@@ -167,6 +165,10 @@ def test_default_run_returns_every_truth_value_and_asks_nothing_twice(caplog: py
     assert not [c for c in refused if "does not support" in c.body or "must be one of" in c.body]
     assert {'"code":100' in c.body or '"code":10' in c.body for c in refused} <= {True}
     assert "rejected metric" not in caplog.text.lower()
+    output = json.dumps(records)
+    for _, _, token in tap.sandbox_emulator.dataset.demo_tokens:  # type: ignore[union-attr]
+        assert token not in output
+        assert token not in caplog.text
 
 
 def test_high_quirk_rates_still_return_every_value_and_skip_with_reasons(caplog: pytest.LogCaptureFixture) -> None:
@@ -216,7 +218,7 @@ def test_versions_request_only_their_metrics(version: str) -> None:
     number = int(version[1:3])
     truth = build_truth(tap.sandbox_emulator.dataset, number)  # type: ignore[union-attr]
 
-    assert_matches_truth(records, truth, ignore=REMOVED_EVERYWHERE)
+    assert_matches_truth(records, truth)
     asked = {m for c in insight_calls(calls) for m in c.params["metric"].split(",")}
     assert all(c.path.split("/")[0] for c in insight_calls(calls))
     assert not [c for c in insight_calls(calls) if "does not support" in c.body or "must be one of" in c.body]
@@ -354,3 +356,42 @@ def test_second_run_reads_only_new_media_and_the_lookback_window() -> None:
     assert {r["media_id"] for r in second["media_insights"]} == want_insights
     asked = {c.path.split("/")[0] for c in insight_calls(calls2)} - {s["id"] for s in truth["stories"]}
     assert asked <= want  # no insights call for media outside the window
+
+
+def test_media_insights_lists_media_itself_when_the_index_does_not_cover_its_window() -> None:
+    # first run: `media` only, so media_insights has no bookmark yet
+    tap, writer, _ = sandbox_tap({"insights_lookback_days": 30})
+    select_only(tap, "media")
+    tap.sync_all()
+    _, state = collect(writer)
+    assert "media_insights" not in state["bookmarks"]
+
+    # second run: `media` reads only its lookback window, media_insights needs everything (its first run)
+    tap2, writer2, calls = sandbox_tap({"insights_lookback_days": 30}, state, emulator=tap.sandbox_emulator)
+    select_only(tap2, "media", "media_insights")
+    tap2.sync_all()
+    records, _ = collect(writer2)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+    media_ids, _ = truth_split(truth)
+
+    assert len(records.get("media", [])) < len(media_ids)
+    totals, breakdowns = tidy(records["media_insights"], "media_id")
+    assert totals == {i: v for i, v in truth["media_insights"].items() if i in media_ids}
+    assert breakdowns == {i: v for i, v in truth["media_insight_breakdowns"].items() if i in media_ids}
+    listed = Counter(c.path for c in calls if c.path.endswith("/media"))
+    assert set(listed.values()) == {2}  # media's short window, then the insights stream's full one
+
+
+def test_media_insights_alone_lists_media_once_per_account() -> None:
+    tap, writer, calls = sandbox_tap()
+    select_only(tap, "media_insights")
+    tap.sync_all()
+    records, _ = collect(writer)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+    media_ids, _ = truth_split(truth)
+
+    totals, _ = tidy(records["media_insights"], "media_id")
+    assert totals == {i: v for i, v in truth["media_insights"].items() if i in media_ids}
+    listed = Counter(c.path for c in calls if c.path.endswith("/media"))
+    assert listed == {f"{a}/media": 1 for a in tap.directory.account_ids()}
+    assert all(c.params.get("fields") == MEDIA_REF_FIELDS for c in calls if c.path.endswith("/media"))

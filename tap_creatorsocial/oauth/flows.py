@@ -65,6 +65,27 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _RedactingFilter(logging.Filter):
+    """Masks secrets in urllib3's DEBUG request lines: Meta's token endpoints take them as query parameters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+_FILTER = _RedactingFilter()
+
+
+def guard_http_debug_logs() -> None:
+    """Attach the redacting filter to urllib3's connection-pool logger (idempotent)."""
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if _FILTER not in pool_logger.filters:
+        pool_logger.addFilter(_FILTER)
+
+
 class OAuthFlowError(Exception):
     """A login or renewal step failed for a reason people can fix; the message says how (and holds no secret)."""
 
@@ -262,6 +283,7 @@ class OAuthClient:
         self.clock = clock
         self.logger = logger or logging.getLogger("tap-creatorsocial.oauth")
         self.timeout = timeout
+        guard_http_debug_logs()
         self.graph = GraphClient(
             session,
             api_version=settings.api_version,

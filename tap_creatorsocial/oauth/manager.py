@@ -232,7 +232,7 @@ class OAuthManager:
             conn = data.connections.get(key)
             if conn is not None:
                 conn.status = "reconnect_needed"
-                conn.last_error = redact(reason)
+                conn.last_error = redact(reason, conn.access_token, *(p.access_token for p in conn.pages))
                 conn.updated_at = now
 
         try:

@@ -277,6 +277,8 @@ ALL_VERSIONS = None  # product available from the start (no launch date)
 _D_2025_12_03 = dt.date(2025, 12, 3)
 _D_2026_04_22 = dt.date(2026, 4, 22)
 _D_2026_06_22 = dt.date(2026, 6, 22)
+_D_2025_01_08 = dt.date(2025, 1, 8)  # video_views removed for all versions
+_D_2025_04_21 = dt.date(2025, 4, 21)  # plays, clips_replays_count, ig_reels_aggregated_all_plays_count removed
 IMPRESSIONS_MEDIA_CUTOFF = dt.datetime(2024, 7, 1, 23, 59, 59, tzinfo=UTC)  # "media created <= 2024-07-01"
 STORY_INSIGHTS_TTL = dt.timedelta(hours=24)
 STORY_MIN_VIEWERS = 5
@@ -296,6 +298,7 @@ class MediaMetric:
     needs_fb_share: bool = False
     media_types: frozenset[str] | None = None
     breakdown: str | None = None
+    removed_all_versions: dt.date | None = None  # "Removed for all versions" date of the deprecation timeline
 
 
 _FRS = frozenset({"FEED", "REELS", "STORY"})
@@ -315,11 +318,13 @@ MEDIA_METRICS: dict[str, MediaMetric] = {
     "replies": MediaMetric("Replies", "The number of replies to the story.", _on({"STORY"})),
     "saved": MediaMetric("Saved", "The number of saves of your post.", _on(_FR)),
     "video_views": MediaMetric("Video views", "Total number of times the video has been seen.", _on({"FEED"}),
-                               max_version=20, media_types=frozenset({"VIDEO"})),
+                               max_version=20, media_types=frozenset({"VIDEO"}),
+                               removed_all_versions=_D_2025_01_08),
     "likes": MediaMetric("Likes", "The number of likes on your post.", _on(_FR)),
     "comments": MediaMetric("Comments", "The number of comments on your post.", _on(_FR)),
     "shares": MediaMetric("Shares", "The number of shares of your post.", _on(_FRS)),
-    "plays": MediaMetric("Plays", "Number of times the reel starts to play.", _on({"REELS"}), max_version=21),
+    "plays": MediaMetric("Plays", "Number of times the reel starts to play.", _on({"REELS"}), max_version=21,
+                        removed_all_versions=_D_2025_04_21),
     "total_interactions": MediaMetric(
         "Interactions", "Likes, saves, comments and shares on your post, minus unlikes, unsaves and deleted comments.",
         _on(_FRS)),
@@ -335,9 +340,9 @@ MEDIA_METRICS: dict[str, MediaMetric] = {
     "ig_reels_avg_watch_time": MediaMetric("Average watch time", "The average amount of time spent playing the reel.",
                                            _on({"REELS"})),
     "clips_replays_count": MediaMetric("Replays", "The number of times the reel was replayed.", _on({"REELS"}),
-                                       max_version=21),
+                                       max_version=21, removed_all_versions=_D_2025_04_21),
     "ig_reels_aggregated_all_plays_count": MediaMetric("Plays", "Plays plus replays of the reel.", _on({"REELS"}),
-                                                       max_version=21),
+                                                       max_version=21, removed_all_versions=_D_2025_04_21),
     "views": MediaMetric("Views", "The number of times your content was played or displayed.", _on(_FRS),
                          min_version=22),
     "reels_skip_rate": MediaMetric("Skip rate", "The share of views that skipped the reel in the first 3 seconds.",
@@ -402,6 +407,7 @@ def media_metric_valid(name: str, version: int, host: str, media: Media, now: dt
         and not (rule.fb_only and host == IG_HOST)
         and (rule.media_types is None or media.media_type in rule.media_types)
         and (rule.created_on_or_before is None or media.timestamp <= rule.created_on_or_before)
+        and (rule.removed_all_versions is None or now.astimezone(UTC).date() < rule.removed_all_versions)
     )
 
 

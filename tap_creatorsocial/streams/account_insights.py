@@ -9,6 +9,7 @@ midnight that closes the day, and the row's `date` is that Pacific day.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -88,6 +89,18 @@ def parse_day(value: t.Any) -> dt.date | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
+_METRIC_INDEX = re.compile(r"metric\[(\d+)\] must be one of", re.IGNORECASE)
+
+
+def refused_by(error: GraphAPIError, metrics: list[str]) -> set[str]:
+    """The metrics an error refuses. `metric[i] must be one of <every valid name>` names the culprit by index only:
+    matching names in the message would pick every valid metric it lists."""
+    match = _METRIC_INDEX.search(error.message)
+    if match and int(match.group(1)) < len(metrics):
+        return {metrics[int(match.group(1))]}
+    return set(rejected_metrics(error, metrics))
+
+
 # -- one insights call ------------------------------------------------------------------------------------------------
 
 
@@ -137,7 +150,7 @@ class InsightsFetcher:
 
     def fetch(self, calls: list[InsightCall]) -> t.Iterator[tuple[InsightCall, dict[str, t.Any]]]:
         route = self.stream.route({"account_id": self.account_id})
-        pending = list(calls)
+        pending = self.without_refused(calls)
         while pending:
             urls = [call.relative_url(self.account_id) for call in pending]
             answers = self.stream.graph.batch(route.base_url, route.access_token, urls)
@@ -148,7 +161,7 @@ class InsightsFetcher:
                     continue
                 action = classify(answer)
                 if action is Action.REJECTED_METRIC:
-                    refused = set(rejected_metrics(answer, list(call.metrics)))
+                    refused = refused_by(answer, list(call.metrics))
                     self.stream.note_rejected(refused, answer)
                     kept = tuple(m for m in call.metrics if m not in refused)
                     if kept:
@@ -165,6 +178,16 @@ class InsightsFetcher:
                     raise answer
             pending = retry
 
+    def without_refused(self, calls: list[InsightCall]) -> list[InsightCall]:
+        """Calls minus metrics Meta already refused this run (for an earlier account), so none is asked again."""
+        refused = self.stream.refused_metrics
+        out = []
+        for call in calls:
+            kept = tuple(m for m in call.metrics if m not in refused)
+            if kept:
+                out.append(replace(call, metrics=kept) if kept != call.metrics else call)
+        return out
+
 
 class InsightsStream(GraphStream):
     """Shared behaviour of the account-level insights streams (requests go through `InsightsFetcher`)."""
@@ -176,6 +199,11 @@ class InsightsStream(GraphStream):
     @property
     def version(self) -> int:
         return parse_api_version(self.tap.api_version)
+
+    @property
+    def refused_metrics(self) -> frozenset[str]:
+        """Metrics Meta refused earlier in this run (the version decides, so every account would refuse them)."""
+        return frozenset(self._rejected)
 
     def note_rejected(self, metrics: set[str], error: GraphAPIError) -> None:
         """Log each refused metric once per run (not once per day or account)."""

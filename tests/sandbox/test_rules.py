@@ -217,9 +217,9 @@ def test_impressions_only_on_v21_for_media_up_to_2024_07_01(ds: Dataset) -> None
 
 def test_mixed_valid_and_invalid_metrics_fail_whole_naming_all_offenders(ds: Dataset) -> None:
     m = _media(ds, _feed)
-    e = _err(lambda: _mi(21, m, ["reach", "views", "plays", "likes"]))
+    e = _err(lambda: _mi(21, m, ["reach", "views", "saved", "replies", "likes"]))
     assert e.message == (
-        "(#100) The Media Insights API does not support the views, plays metric for this media product type."
+        "(#100) The Media Insights API does not support the views, replies metric for this media product type."
     )
 
 
@@ -229,13 +229,11 @@ def test_product_type_tables(ds: Dataset) -> None:
     story = _media(
         ds, lambda m: m.media_product_type == "STORY" and m.viewers >= 5 and NOW - m.timestamp < dt.timedelta(hours=24)
     )
-    assert [
-        i["name"] for i in _mi(21, reel, ["plays", "clips_replays_count", "ig_reels_aggregated_all_plays_count"])
-    ] == [
-        "plays",
-        "clips_replays_count",
-        "ig_reels_aggregated_all_plays_count",
-    ]
+    # Removed for all versions on 2025-04-21 (§4a timeline): even v21 refuses them now.
+    for removed in ("plays", "clips_replays_count", "ig_reels_aggregated_all_plays_count"):
+        assert _err(lambda removed=removed: _mi(21, reel, [removed])).message == (
+            f"(#100) The Media Insights API does not support the {removed} metric for this media product type."
+        )
     assert _err(lambda: _mi(22, reel, ["plays"])).code == 100
     assert [i["name"] for i in _mi(25, reel, ["ig_reels_avg_watch_time", "reels_skip_rate", "likes"])] == [
         "ig_reels_avg_watch_time",
@@ -255,9 +253,12 @@ def test_product_type_tables(ds: Dataset) -> None:
     video_feed = _media(
         ds, lambda m: m.media_type == "VIDEO" and m.media_product_type == "FEED" and not m.pre_conversion
     )
-    # video_views: <= v20 only, i.e. rejected on every version still served
+    # video_views: deprecated in v21 and removed for all versions on 2025-01-08 (§4a timeline)
     assert _err(lambda: _mi(21, video_feed, ["video_views"])).code == 100
-    assert _mi(20, video_feed, ["video_views"])[0]["values"] == [{"value": video_feed.insights["video_views"]}]
+    assert _err(lambda: _mi(20, video_feed, ["video_views"])).code == 100
+    before_removal = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    served = rules.media_insights(20, FB, video_feed, ["video_views"], None, None, before_removal)
+    assert served[0]["values"] == [{"value": video_feed.insights["video_views"]}]
 
 
 def test_unknown_and_fully_retired_metric_names(ds: Dataset) -> None:
