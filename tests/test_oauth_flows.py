@@ -311,7 +311,7 @@ def test_sibling_hosts_follow_the_configured_graph_url() -> None:
 
 def test_missing_app_credentials_are_named() -> None:
     client = OAuthClient(OAuthSettings.from_config({}), requests.Session())
-    with pytest.raises(OAuthFlowError, match="client_id.*client_secret"):
+    with pytest.raises(OAuthFlowError, match=r"client_id.*client_secret"):
         client.authorization_url("facebook", "s")
 
 
@@ -417,6 +417,7 @@ def test_manager_renews_ahead_of_expiry_and_persists_at_once(
     stored = store.load().connections[ig.key]
     assert connection.access_token == stored.access_token != ig.access_token
     assert stored.refreshed_at is not None
+    assert stored.expires_at is not None
     assert stored.expires_at - emu.now() > dt.timedelta(days=59)
     assert emu.tokens.lookup(stored.access_token) is not None
 

@@ -114,7 +114,8 @@ def test_missing_file_is_an_empty_store(tmp_path: Path) -> None:
         ('{"something": "else"}', "not a tap-creatorsocial OAuth store"),
         ('{"format": "tap-creatorsocial/oauth", "version": 9}', "format version 9"),
         (
-            '{"format": "tap-creatorsocial/oauth", "version": 1, "connections": {"facebook:1": {"provider": "facebook"}}}',
+            '{"format": "tap-creatorsocial/oauth", "version": 1, '
+            '"connections": {"facebook:1": {"provider": "facebook"}}}',
             "incomplete",
         ),
     ],
