@@ -56,10 +56,23 @@ def classify(error: GraphAPIError) -> Action:
     return Action.FAIL
 
 
-def rejected_metrics(error: GraphAPIError, requested: list[str]) -> list[str]:
-    """The requested metrics an error names as unsupported (all of them when it names none we know)."""
+_METRIC_POSITION = re.compile(r"metric\[(\d+)\] must be one of")
+
+
+def rejected_metrics(error: GraphAPIError, requested: list[str]) -> list[str] | None:
+    """The requested metrics an error rejects, or None when it does not say which (probe them one by one then).
+
+    `metric[i] must be one of <accepted names>` names the culprit by position only: matching names in that message
+    would pick the valid metrics it lists.
+    """
+    position = _METRIC_POSITION.search(error.message)
+    if position is not None:
+        index = int(position.group(1))
+        return [requested[index]] if index < len(requested) else None
     named = [m for m in requested if re.search(rf"\b{re.escape(m)}\b", error.message)]
-    return named or list(requested)
+    if len(requested) == 1:
+        return named or list(requested)
+    return named or None
 
 
 _SCOPE = re.compile(r"\b(instagram_[a-z_]+|pages_[a-z_]+|business_management|ads_read|ads_management)\b")

@@ -165,6 +165,20 @@ class GraphClient:
         request = requests.Request("GET", url, params=dict(params or {})).prepare()
         return self.send(request, token).json()
 
+    def get_many(
+        self, base_url: str, token: str, relative_urls: list[str], *, batch: bool
+    ) -> list[Any | GraphAPIError]:
+        """Each relative URL's body or its error: batch requests where the host supports them, else one GET each."""
+        if batch:
+            return self.batch(base_url, token, relative_urls)
+        outcomes: list[Any | GraphAPIError] = []
+        for url in relative_urls:
+            try:
+                outcomes.append(self.get(self.url(base_url, url), token))
+            except GraphAPIError as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def batch(self, base_url: str, token: str, relative_urls: list[str]) -> list[Any | GraphAPIError]:
         """GET many objects through batch requests (50 per HTTP request, graph-api.md §7a), in order.
 

@@ -240,7 +240,10 @@ def _credential_errors(config: Mapping[str, Any]) -> list[str]:
     )
     mode = str(config.get("initiate_oauth") or "GETANDREFRESH").upper()
     if mode == "OFF":
-        return [f"{problem}. Fix: {fix}."]
+        return [
+            f"{problem}. Fix: {fix}; or set `initiate_oauth` to GETANDREFRESH and connect creators with "
+            "`tap-creatorsocial-auth login`."
+        ]
     from tap_creatorsocial.oauth import OAuthStoreError, open_store, usable_connection_count
 
     try:

@@ -118,6 +118,8 @@ class TapCreatorSocial(Tap):
         """The OAuth store's connections (`initiate_oauth` not OFF and no `access_token`); tokens stay out of STATE."""
         if self.config.get("access_token") or str(self.config.get("initiate_oauth") or "").upper() == "OFF":
             return None
+        if self.uses_inprocess_sandbox:  # nobody can have logged in to an in-process emulator
+            return None
         from tap_creatorsocial.oauth import OAuthManager
 
         return OAuthManager(self.config, self.graph.session, logger=self.logger)

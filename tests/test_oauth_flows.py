@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -501,3 +505,57 @@ def test_connections_of_other_hosts_are_not_used(
 
     store.update(mutate)
     assert not manager_for(emu, session, store).has_connections()
+
+
+# -- the tap's settings check and a run without a login ---------------------------------------------------------
+
+
+def test_credentials_check_accepts_a_usable_store(
+    emu: GraphEmulator, session: requests.Session, client: OAuthClient, store: OAuthStore, tmp_path: Path
+) -> None:
+    from tap_creatorsocial.settings import config_errors
+
+    base = {"oauth_settings_location": "memory://flows"}
+    [error] = config_errors(base)  # empty store, no app credentials
+    assert "memory://flows" in error
+    assert "tap-creatorsocial-auth login" in error
+    assert "TAP_CREATORSOCIAL_ACCESS_TOKEN" in error
+    assert config_errors({**base, "client_id": "1", "client_secret": "s"}) == []  # the run can log someone in
+    assert config_errors({**base, "client_id": "1", "client_secret": "s", "initiate_oauth": "REFRESH"})
+    [off] = config_errors({**base, "initiate_oauth": "OFF"})
+    assert "access_token" in off
+    assert "initiate_oauth" in off
+
+    conn = login(client, session, "facebook")
+    conn.api_url = "https://graph.facebook.com"
+    save_connection(store, conn, emu.now())
+    assert config_errors({**base, "initiate_oauth": "REFRESH"}) == []
+
+    broken = tmp_path / "oauth.json"
+    broken.write_text("{not json")
+    [corrupt] = config_errors({"oauth_settings_location": str(broken)})
+    assert str(broken) in corrupt
+    assert "Fix:" in corrupt
+
+
+def test_tap_without_a_login_and_without_a_terminal_names_the_command(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {"client_id": "1", "client_secret": "app-secret-xyz", "oauth_settings_location": str(tmp_path / "s")}
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_creatorsocial", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "tap-creatorsocial-auth --config CONFIG.json login --provider facebook" in result.stderr
+    assert "exchange --redirect-url" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "app-secret-xyz" not in result.stderr + result.stdout
+    assert not (tmp_path / "s").exists()  # nothing was written for a run that could not log in

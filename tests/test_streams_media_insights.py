@@ -270,15 +270,6 @@ def test_rejected_metric_is_dropped_once_and_everything_else_still_arrives(
     assert len(asked_again) == len(refused)
 
 
-def test_error_naming_no_metric_is_probed_one_metric_per_call() -> None:
-    error = GraphAPIError(
-        "(#100) The Media Insights API does not support the  metric for this media", status=400, code=100
-    )
-    assert InsightRowsStream._rejected(error, ["reach", "likes"]) is None
-    named = GraphAPIError("(#100) metric[1] must be one of the following values: reach, likes", status=400, code=100)
-    assert InsightRowsStream._rejected(named, ["reach", "bogus"]) == ["bogus"]
-
-
 def test_insight_rows_tidy_total_plus_one_row_per_dimension() -> None:
     from tap_creatorsocial.media_index import MediaRef
 

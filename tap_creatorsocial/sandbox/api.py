@@ -1134,6 +1134,10 @@ class GraphEmulator:
                 raise errors.invalid_parameter("The parameter batch must be a JSON array of request objects")
             if len(items) > MAX_BATCH:
                 raise errors.batch_too_large()
+            if req.host == IG_GRAPH:
+                # Batch is documented for graph.facebook.com only (§7a: UNCERTAIN for Instagram Login); the strict
+                # choice is to refuse it, so a client relying on it fails here rather than in production.
+                raise errors.unsupported_post()
             rec = self._authenticate(req)
         except GraphError as err:
             return self._decorate(error_response(err, req.host), req, rec, None)

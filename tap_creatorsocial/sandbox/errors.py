@@ -159,6 +159,14 @@ def unsupported_get(object_id: str) -> GraphError:
     )
 
 
+def unsupported_post() -> GraphError:
+    """``POST /`` where the host has no such operation (batch on graph.instagram.com, UNCERTAIN wording)."""
+    return GraphError(
+        "Unsupported post request. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+        code=100, type="GraphMethodException",
+    )
+
+
 def unknown_path(component: str) -> GraphError:
     """Path segment that is no edge of the node: ``Unknown path components: /foo`` (code 2500)."""
     comp = component if component.startswith("/") else "/" + component

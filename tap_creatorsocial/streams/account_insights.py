@@ -9,7 +9,6 @@ midnight that closes the day, and the row's `date` is that Pacific day.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import typing as t
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -89,16 +88,6 @@ def parse_day(value: t.Any) -> dt.date | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
-_METRIC_INDEX = re.compile(r"metric\[(\d+)\] must be one of", re.IGNORECASE)
-
-
-def refused_by(error: GraphAPIError, metrics: list[str]) -> set[str]:
-    """The metrics an error refuses. `metric[i] must be one of <every valid name>` names the culprit by index only:
-    matching names in the message would pick every valid metric it lists."""
-    match = _METRIC_INDEX.search(error.message)
-    if match and int(match.group(1)) < len(metrics):
-        return {metrics[int(match.group(1))]}
-    return set(rejected_metrics(error, metrics))
 
 
 # -- one insights call ------------------------------------------------------------------------------------------------
@@ -153,7 +142,7 @@ class InsightsFetcher:
         pending = self.without_refused(calls)
         while pending:
             urls = [call.relative_url(self.account_id) for call in pending]
-            answers = self.stream.graph.batch(route.base_url, route.access_token, urls)
+            answers = self.stream.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
             retry: list[InsightCall] = []
             for call, answer in zip(pending, answers, strict=True):
                 if not isinstance(answer, GraphAPIError):
@@ -161,7 +150,7 @@ class InsightsFetcher:
                     continue
                 action = classify(answer)
                 if action is Action.REJECTED_METRIC:
-                    refused = refused_by(answer, list(call.metrics))
+                    refused = set(rejected_metrics(answer, list(call.metrics)) or call.metrics)
                     self.stream.note_rejected(refused, answer)
                     kept = tuple(m for m in call.metrics if m not in refused)
                     if kept:

@@ -89,7 +89,7 @@ class CommentsStream(GraphStream):
         query = urlencode({"fields": COMMENTS_QUERY_FIELDS, "limit": COMMENTS_PAGE_LIMIT})
         urls = [f"{ref.id}/comments?{query}" for ref in with_comments]
         extracted_at = utc_now()
-        answers = self.graph.batch(route.base_url, route.access_token, urls) if urls else []
+        answers = self.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
         for ref, answer in zip(with_comments, answers, strict=True):
             try:
                 if isinstance(answer, GraphAPIError):

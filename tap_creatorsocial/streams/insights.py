@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 import typing as t
 from urllib.parse import urlencode
 
@@ -40,12 +39,10 @@ STORY_LIFETIME = dt.timedelta(hours=24)  # graph-api.md §8
 #: Logins whose host takes batch requests. graph.instagram.com batch support is UNCERTAIN (graph-api.md §7a), so
 #: Instagram-Login accounts get the same calls as individual GETs: Meta counts batch items one by one anyway, so this
 #: costs HTTP round trips, never rate limit, and cannot break if Meta does not serve batch there.
-BATCH_LOGINS = frozenset({"facebook"})
 #: Also ask for the metrics that exist only for media shared to Facebook (facebook_views, crossposted_views). The
 #: catalog gives each its own call, so for media that were not shared the refusal costs that one call and nothing
 #: else; without them cross-posted views would be silently missing. Meta offers no field saying "shared to Facebook".
 REQUEST_FACEBOOK_SHARE_METRICS = True
-_METRIC_INDEX = re.compile(r"metric\[(\d+)\]")
 
 
 def _metric_catalog_text() -> str:
@@ -128,7 +125,7 @@ class InsightRowsStream(GraphStream):
     per-item errors). Instagram-Login accounts get the same calls as individual GETs, because batch support on
     graph.instagram.com is UNCERTAIN (graph-api.md §7a). The sandbox accepts batches on both hosts, but it is a model
     built from the same reference, so it cannot settle what Meta does; individual GETs cost the same API calls (Meta
-    counts batch items one by one) and only more round trips. Flip `BATCH_LOGINS` once Meta documents it.
+    counts batch items one by one) and only more round trips. `directory.BATCH_PROVIDERS` holds the choice.
     """
 
     #: the id column of the object the row describes (`media_id`, `story_id`)
@@ -179,17 +176,9 @@ class InsightRowsStream(GraphStream):
         return calls
 
     def fetch(self, route: AccountRoute, calls: list[InsightCall]) -> list[t.Any | GraphAPIError]:
-        """Each call's body or its error: one batch item per call (Facebook Login), else one GET per call."""
+        """Each call's body or its error."""
         urls = [call.relative_url for call in calls]
-        if route.login in BATCH_LOGINS:
-            return self.graph.batch(route.base_url, route.access_token, urls)
-        outcomes: list[t.Any | GraphAPIError] = []
-        for url in urls:
-            try:
-                outcomes.append(self.graph.get(self.graph.url(route.base_url, url), route.access_token))
-            except GraphAPIError as exc:
-                outcomes.append(exc)
-        return outcomes
+        return self.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         try:
@@ -235,7 +224,7 @@ class InsightRowsStream(GraphStream):
             return []
         if action is not Action.REJECTED_METRIC:
             raise error
-        named = self._rejected(error, list(call.metrics))
+        named = rejected_metrics(error, list(call.metrics))
         if named is None:  # the error names no metric we sent: find the culprit one metric per call
             return [dataclasses.replace(call, metrics=(m,)) for m in call.metrics]
         product = call.ref.media_product_type
@@ -252,21 +241,6 @@ class InsightRowsStream(GraphStream):
             )
         kept = tuple(m for m in call.metrics if m not in self.dropped[product])
         return [dataclasses.replace(call, metrics=kept)] if kept else []
-
-    @staticmethod
-    def _rejected(error: GraphAPIError, requested: list[str]) -> list[str] | None:
-        """The metrics an error rejects, or None when it does not say which (then each metric is probed alone).
-
-        `metric[i] must be one of …` names position i and lists the *accepted* names, so it is read by position.
-        """
-        position = _METRIC_INDEX.search(error.message)
-        if position is not None:
-            index = int(position.group(1))
-            return [requested[index]] if index < len(requested) else None
-        named = rejected_metrics(error, requested)
-        if len(requested) == 1 or len(named) < len(requested):
-            return named
-        return named if all(re.search(rf"\b{re.escape(m)}\b", error.message) for m in named) else None
 
 
 _TIDY_COLUMNS = (
@@ -366,7 +340,6 @@ class StoryInsightsStream(InsightRowsStream):
         return {"story_timestamp": ref.timestamp.isoformat()}
 
     def skip_reason(self, ref: MediaRef, error: GraphAPIError) -> str | None:
-        reason = super().skip_reason(ref, error)
-        if reason is None and error.code in (10, 100) and run_now(self.tap) - ref.timestamp >= STORY_LIFETIME:
+        if error.code in (10, 100) and run_now(self.tap) - ref.timestamp >= STORY_LIFETIME:
             return f"the story expired before its insights were read ({error.message})"
-        return reason
+        return super().skip_reason(ref, error)
