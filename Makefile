@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/meltano install --clean
 	mkdir -p output
 	$(BIN)/meltano run tap-creatorsocial target-duckdb
-	$(BIN)/python scripts/check_duckdb.py output/creatorsocial.duckdb
+	$(BIN)/python scripts/check_duckdb.py output/creator_data.duckdb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): nothing ran"; exit 0; fi; exit $$rc

@@ -22,6 +22,11 @@ if t.TYPE_CHECKING:
     from tap_creatorsocial.tap import TapCreatorSocial
 
 
+# `breakdown` and `breakdown_value` of a metric's total row. Not "": they are primary-key columns, and loaders that
+# stage through CSV (target-duckdb) read "" back as NULL and then refuse the row.
+TOTAL_ROW = "total"
+
+
 def graph_timestamp(value: str | None) -> str | None:
     """Meta's `2017-08-31T19:16:02+0000` as ISO-8601 with an explicit UTC offset (`…+00:00`)."""
     if not value:

@@ -46,7 +46,7 @@ def meltano_run(project: Path, now: dt.datetime, *extra: str) -> subprocess.Comp
 
 def test_meltano_run_lands_the_sandbox_truth_in_duckdb(project: Path) -> None:
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    db = project / "output" / "creatorsocial.duckdb"
+    db = project / "output" / "creator_data.duckdb"
     shutil.rmtree(project / "output", ignore_errors=True)
     db.parent.mkdir()
 

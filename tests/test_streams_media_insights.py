@@ -14,13 +14,12 @@ from collections import Counter
 
 import pytest
 
-from tap_creatorsocial.errors import GraphAPIError
 from tap_creatorsocial.media_index import MEDIA_REF_FIELDS
 from tap_creatorsocial.sandbox import DatasetSpec, GraphEmulator, generate
 from tap_creatorsocial.sandbox.api import SandboxResponse
 from tap_creatorsocial.sandbox.truth import build_truth
 from tap_creatorsocial.streams import insights as insights_module
-from tap_creatorsocial.streams.insights import InsightCall, InsightRowsStream, insight_rows
+from tap_creatorsocial.streams.insights import InsightCall, insight_rows
 from tap_creatorsocial.tap import TapCreatorSocial
 from tests.helpers import collect, make_tap, select_only
 
@@ -87,7 +86,7 @@ def tidy(rows: list[dict[str, t.Any]], id_column: str) -> tuple[dict[str, dict],
     totals: dict[str, dict[str, t.Any]] = {}
     breakdowns: dict[str, dict[str, dict[str, t.Any]]] = {}
     for row in rows:
-        if row["breakdown"] == "":
+        if row["breakdown"] == "total":
             totals.setdefault(row[id_column], {})[row["metric"]] = row["value"]
         else:
             breakdowns.setdefault(row[id_column], {}).setdefault(row["metric"], {})[row["breakdown_value"]] = row[
@@ -153,7 +152,7 @@ def test_default_run_returns_every_truth_value_and_asks_nothing_twice(caplog: py
     assert_unique_keys(tap, records)
     # breakdown metrics come with their total row too
     assert {r["metric"] for r in records["media_insights"] if r["breakdown"] == "action_type"} == {"profile_activity"}
-    assert {r["breakdown"] for r in records["story_insights"]} >= {"", "story_navigation_action_type"}
+    assert {r["breakdown"] for r in records["story_insights"]} >= {"total", "story_navigation_action_type"}
 
     asked = Counter((c.path, c.params.get("metric"), c.params.get("breakdown")) for c in insight_calls(calls))
     assert asked
@@ -298,7 +297,7 @@ def test_insight_rows_tidy_total_plus_one_row_per_dimension() -> None:
     nav = "story_navigation_action_type"
     rows = insight_rows(InsightCall(ref, ("navigation",), nav), body)
     assert rows == [
-        {"metric": "navigation", "breakdown": "", "breakdown_value": "", "value": 25},
+        {"metric": "navigation", "breakdown": "total", "breakdown_value": "total", "value": 25},
         {"metric": "navigation", "breakdown": nav, "breakdown_value": "tap_forward", "value": 19},
         {"metric": "navigation", "breakdown": nav, "breakdown_value": "tap_back", "value": 6},
     ]

@@ -23,7 +23,7 @@ from tap_creatorsocial.catalog.metrics import (
     account_insight_requests,
 )
 from tap_creatorsocial.catalog.versions import parse_api_version
-from tap_creatorsocial.client import GraphStream, utc_now
+from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
 from tap_creatorsocial.error_policy import Action, classify, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError
 from tap_creatorsocial.streams.media import run_now
@@ -86,8 +86,6 @@ def parse_day(value: t.Any) -> dt.date | None:
     if len(text) == 10:
         return dt.date.fromisoformat(text)
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-
-
 
 
 # -- one insights call ------------------------------------------------------------------------------------------------
@@ -284,8 +282,8 @@ class AccountInsightsStream(InsightsStream):
                         yield {
                             **base,
                             "date": call.first.isoformat(),
-                            "breakdown": "",
-                            "breakdown_value": "",
+                            "breakdown": TOTAL_ROW,
+                            "breakdown_value": TOTAL_ROW,
                             "value": total["value"],
                         }
                     continue
@@ -308,7 +306,7 @@ class AccountInsightsStream(InsightsStream):
                     yield {
                         **base,
                         "date": day.isoformat(),
-                        "breakdown": "",
-                        "breakdown_value": "",
+                        "breakdown": TOTAL_ROW,
+                        "breakdown_value": TOTAL_ROW,
                         "value": point["value"],
                     }

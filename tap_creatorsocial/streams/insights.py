@@ -21,7 +21,7 @@ from tap_creatorsocial.catalog import (
     parse_api_version,
     serving_version,
 )
-from tap_creatorsocial.client import GraphStream, utc_now
+from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
 from tap_creatorsocial.error_policy import Action, classify, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError
 from tap_creatorsocial.streams.media import MediaStream, list_media_refs, run_now, window_start
@@ -92,7 +92,7 @@ def insight_rows(call: InsightCall, body: t.Any) -> list[dict[str, t.Any]]:
         values = item.get("values") or []
         total = values[0].get("value") if values else total_value.get("value")
         if isinstance(total, int | float):
-            rows.append({"metric": metric, "breakdown": "", "breakdown_value": "", "value": total})
+            rows.append({"metric": metric, "breakdown": TOTAL_ROW, "breakdown_value": TOTAL_ROW, "value": total})
         for breakdown in total_value.get("breakdowns") or []:
             keys = breakdown.get("dimension_keys") or []
             name = call.breakdown if call.breakdown in keys or not keys else keys[-1]
@@ -255,13 +255,13 @@ _TIDY_COLUMNS = (
         "breakdown",
         th.StringType,
         required=True,
-        description='Breakdown dimension (action_type, story_navigation_action_type); "" on the metric\'s total row.',
+        description="Breakdown dimension (action_type, story_navigation_action_type); `total` on total rows.",
     ),
     th.Property(
         "breakdown_value",
         th.StringType,
         required=True,
-        description='Dimension value as Meta reports it (e.g. tap_forward, bio_link_clicked); "" on the total row.',
+        description="Dimension value as Meta reports it (e.g. tap_forward); `total` on total rows.",
     ),
     th.Property("value", th.NumberType, description="Lifetime value (counts; milliseconds / rates where noted)."),
     th.Property("extracted_at", th.DateTimeType, description="When this run read the value (UTC)."),
