@@ -12,6 +12,7 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_creatorsocial.error_policy import Action, classify, missing_scope
+from tap_creatorsocial.directory import reconnect_reason
 from tap_creatorsocial.errors import GraphAPIError
 
 if t.TYPE_CHECKING:
@@ -109,18 +110,26 @@ class GraphStream(RESTStream[t.Any]):
             row["account_id"] = str(context["account_id"])
         return row
 
+    def account_is_dead(self, context: Context | None) -> bool:
+        """The account's login died earlier in this run: skip it without calling Meta."""
+        return context is not None and self.directory.is_dead(str(context["account_id"]))
+
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Records of one account; an account-level failure skips that account and the run goes on."""
+        if self.account_is_dead(context):
+            return
         try:
             yield from super().get_records(context)
         except GraphAPIError as exc:
             self.handle_account_error(exc, context)
 
     def handle_account_error(self, exc: GraphAPIError, context: Context | None) -> None:
+        """Act on an account-level error: a dead token ends its whole connection for the run, not just the account."""
         account = f"account {context['account_id']}" if context else "account"
         action = classify(exc)
         if action is Action.RECONNECT:
-            self.directory.mark(account, "reconnect", f"the creator must log in again ({exc.message})")
+            label = self.route(context).connection if context else ""
+            self.directory.connection_dead(label or account, reconnect_reason(exc))
         elif action is Action.PERMISSION:
             scope = missing_scope(exc)
             reason = f"permission {scope} not granted" if scope else exc.message

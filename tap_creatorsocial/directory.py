@@ -7,6 +7,7 @@ into Singer STATE or records.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,6 +48,12 @@ class AccountRoute:
         return self.login in BATCH_PROVIDERS
 
 
+def reconnect_reason(exc: GraphAPIError) -> str:
+    """What to record for a token Meta rejected: the code/subcode and Meta's (redacted) message."""
+    sub = f"/{exc.subcode}" if exc.subcode else ""
+    return f"Meta rejected the token during a run ({exc.code}{sub}): {exc.message}"
+
+
 @dataclass
 class AccountProblem:
     """An account (or a whole connection) the run skipped, and why."""
@@ -68,6 +75,7 @@ class AccountDirectory:
         instagram_api_url: str,
         account_ids: list[str] | None = None,
         logger: logging.Logger | None = None,
+        on_reconnect: Callable[[str, str], None] | None = None,
     ) -> None:
         self.client = client
         self.connections = connections
@@ -75,6 +83,10 @@ class AccountDirectory:
         self.wanted = list(dict.fromkeys(account_ids)) if account_ids else None
         self.logger = logger or logging.getLogger("tap-creatorsocial")
         self.problems: list[AccountProblem] = []
+        #: connection label -> why Meta rejected its token this run; its accounts are skipped from then on
+        self.dead: dict[str, str] = {}
+        #: told (label, reason) once per dead connection, e.g. to record it in the OAuth store (may raise to stop)
+        self.on_reconnect = on_reconnect
         self._routes: dict[str, AccountRoute] | None = None
 
     @property
@@ -84,7 +96,22 @@ class AccountDirectory:
         return self._routes
 
     def account_ids(self) -> list[str]:
-        return list(self.routes)
+        """Accounts still to read: those of a connection whose token died this run are left out."""
+        return [a for a, route in self.routes.items() if route.connection not in self.dead]
+
+    def is_dead(self, account_id: str) -> bool:
+        """Whether the account's connection died earlier in the run (then no stream calls Meta for it again)."""
+        route = self.routes.get(account_id)
+        return route is not None and route.connection in self.dead
+
+    def connection_dead(self, label: str, reason: str) -> None:
+        """Meta rejected a connection's token (190/102): skip all its accounts for the rest of the run, once."""
+        if label in self.dead:
+            return
+        self.dead[label] = reason
+        self.mark(f"connection {label}", "reconnect", reason)
+        if self.on_reconnect is not None:
+            self.on_reconnect(label, reason)
 
     def route(self, account_id: str) -> AccountRoute:
         return self.routes[account_id]
@@ -112,6 +139,9 @@ class AccountDirectory:
                 )
                 if action is Action.FAIL:
                     raise
+                if action is Action.RECONNECT:
+                    self.connection_dead(connection.label or connection.provider, reconnect_reason(exc))
+                    continue
                 self.mark(f"connection {connection.label or connection.provider}", kind, exc.message)
         if self.wanted is not None:
             for missing in [a for a in self.wanted if a not in routes]:

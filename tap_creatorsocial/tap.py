@@ -163,7 +163,7 @@ class TapCreatorSocial(Tap):
             directory.mark(problem.subject, "reconnect", problem.reason)
         return directory
 
-    def sync_all(self) -> None:
+    def sync_all(self) -> None:  # type: ignore[misc]  # singer-sdk marks it final but offers no after-sync hook
         super().sync_all()
         self.log_summary()
 

@@ -535,6 +535,7 @@ class UserMetric:
     min_engagements: int = 0
     retention_days: int | None = None  # only buckets ending within the last N days have data
     source: Source = "daily"
+    removed_all_versions: dt.date | None = None  # "Removed for all versions" date of the deprecation timeline
     retired_error: Callable[[], GraphError] | None = field(default=None, compare=False)
 
 
@@ -560,7 +561,8 @@ USER_METRICS: dict[str, UserMetric] = {
     "follower_count": UserMetric("Follower count", "New followers each day.", TS, DAY,
                                  min_followers=FOLLOWER_FLOOR, retention_days=30),
     "impressions": UserMetric("Impressions", "Times your content was seen.", BOTH, DWD, max_version=21,
-                              retired_error=errors.impressions_no_longer_supported_user),
+                              retired_error=errors.impressions_no_longer_supported_user,
+                              removed_all_versions=_D_2025_04_21),
     "profile_views": UserMetric("Profile views", "Times your profile was viewed.", TV, DAY),
     "website_clicks": UserMetric("Website clicks", "Taps on the website link of your profile.", TV, DAY),
     "online_followers": UserMetric("Online followers", "Followers online per hour of the day.", TS, LIFETIME,
@@ -588,6 +590,7 @@ def _user_metric_exists(rule: UserMetric, version: int, now: dt.datetime) -> boo
         version >= rule.min_version
         and (rule.max_version is None or version <= rule.max_version)
         and _launched(rule.launched, now)
+        and (rule.removed_all_versions is None or now.astimezone(UTC).date() < rule.removed_all_versions)
     )
 
 
@@ -697,7 +700,10 @@ def user_insights(
     enum = user_metric_enum(version, now)
     for i, name in enumerate(names):
         rule = USER_METRICS.get(name)
-        if rule is not None and rule.max_version is not None and version > rule.max_version and rule.retired_error:
+        if rule is not None and rule.retired_error and (
+            (rule.max_version is not None and version > rule.max_version)
+            or (rule.removed_all_versions is not None and now.astimezone(UTC).date() >= rule.removed_all_versions)
+        ):
             raise rule.retired_error()
         if name not in enum:
             raise errors.metric_must_be_one_of(i, enum)

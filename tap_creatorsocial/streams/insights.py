@@ -7,6 +7,7 @@ catalog (`tap_creatorsocial.catalog`), per product type, media type, login and A
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import datetime as dt
 import typing as t
@@ -113,7 +114,7 @@ def _not_shared_to_facebook(call: InsightCall, error: GraphAPIError) -> bool:
     return error.code == 100 and len(call.metrics) == 1 and metric is not None and metric.needs_facebook_share
 
 
-class InsightRowsStream(GraphStream):
+class InsightRowsStream(GraphStream, abc.ABC):
     """Shared logic of `media_insights` and `story_insights`: which calls, how they are sent, what an error means.
 
     Per-object errors never stop the account: an object Meta cannot report on (posted before the business
@@ -139,8 +140,9 @@ class InsightRowsStream(GraphStream):
         self._requested: set[str] = set()
 
     # -- what to read (per subclass) -------------------------------------------------------------------------------
+    @abc.abstractmethod
     def object_refs(self, context: Context, route: AccountRoute) -> list[MediaRef]:
-        raise NotImplementedError
+        """The objects (media or stories) of one account whose insights this run reads."""
 
     def row_columns(self, ref: MediaRef) -> dict[str, t.Any]:
         """Columns describing the object, added to each of its rows."""
@@ -181,6 +183,8 @@ class InsightRowsStream(GraphStream):
         return self.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        if self.account_is_dead(context):
+            return
         try:
             yield from self._account_rows(context)
         except GraphAPIError as exc:

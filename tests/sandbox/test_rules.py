@@ -405,7 +405,11 @@ def test_impressions_rules(ds: Dataset) -> None:
         "user. Please refer to the documentation at "
         "https://developers.facebook.com/docs/instagram-api/reference/ig-user/insights for a list of supported metrics."
     )
-    assert _uiv(a, 21, metric="impressions", period="day")["data"][0]["name"] == "impressions"
+    # removed for all versions on 2025-04-21 (§4b timeline): v21 refuses it too now, and served it before
+    assert _err(lambda: _uiv(a, 21, metric="impressions", period="day")).message == e.message
+    before = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+    served = rules.user_insights(21, FB, a, {"metric": "impressions", "period": "day"}, before, BASE)
+    assert served["data"] == []  # accepted (the dataset holds no days that far back)
     assert _err(lambda: _uiv(a, 21, metric="views", period="day", metric_type="total_value")).message.startswith(
         "(#100) metric[0] must be one of"
     )
