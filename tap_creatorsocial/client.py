@@ -11,8 +11,8 @@ from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-from tap_creatorsocial.error_policy import Action, classify, missing_scope
 from tap_creatorsocial.directory import reconnect_reason
+from tap_creatorsocial.error_policy import Action, classify, missing_scope
 from tap_creatorsocial.errors import GraphAPIError
 
 if t.TYPE_CHECKING:

@@ -14,6 +14,7 @@ from typing import Literal
 from tap_creatorsocial.error_policy import Action, classify
 from tap_creatorsocial.errors import GraphAPIError
 from tap_creatorsocial.graph import GraphClient
+from tap_creatorsocial.sharding import Shard
 
 Provider = Literal["facebook", "instagram"]
 
@@ -74,6 +75,7 @@ class AccountDirectory:
         graph_api_url: str,
         instagram_api_url: str,
         account_ids: list[str] | None = None,
+        shard: Shard | None = None,
         logger: logging.Logger | None = None,
         on_reconnect: Callable[[str, str], None] | None = None,
     ) -> None:
@@ -81,6 +83,7 @@ class AccountDirectory:
         self.connections = connections
         self.base_urls: dict[Provider, str] = {"facebook": graph_api_url, "instagram": instagram_api_url}
         self.wanted = list(dict.fromkeys(account_ids)) if account_ids else None
+        self.shard = shard
         self.logger = logger or logging.getLogger("tap-creatorsocial")
         self.problems: list[AccountProblem] = []
         #: connection label -> why Meta rejected its token this run; its accounts are skipped from then on
@@ -144,7 +147,8 @@ class AccountDirectory:
                     continue
                 self.mark(f"connection {connection.label or connection.provider}", kind, exc.message)
         if self.wanted is not None:
-            for missing in [a for a in self.wanted if a not in routes]:
+            # a missing account is reported by the one shard it belongs to, not by all N jobs
+            for missing in [a for a in self.wanted if a not in routes and (not self.shard or self.shard.contains(a))]:
                 self.mark(
                     f"account {missing}",
                     "not_found",
@@ -152,6 +156,10 @@ class AccountDirectory:
                     "`account_ids`, or connect the creator who owns it.",
                 )
             routes = {a: routes[a] for a in self.wanted if a in routes}
+        if self.shard is not None:
+            kept = {a: route for a, route in routes.items() if self.shard.contains(a)}
+            self.logger.info("Shard %s (setting account_shard): %d of %d account(s)", self.shard, len(kept), len(routes))
+            routes = kept
         self.logger.info("Extracting %d Instagram account(s)", len(routes))
         return routes
 

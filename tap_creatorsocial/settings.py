@@ -15,6 +15,7 @@ from jsonschema import Draft7Validator
 from singer_sdk import typing as th
 
 from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, SUPPORTED_VERSIONS, parse_api_version
+from tap_creatorsocial.sharding import SHARD_HINT, parse_shard
 
 SECRET_SETTINGS = frozenset({"access_token", "client_secret"})
 IG_USER_ID = re.compile(r"^[0-9]{5,20}$")
@@ -87,6 +88,14 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         title="Account IDs",
         description="Instagram professional account ids (IG user ids, `17841…`) to extract. Default: every account "
         "the tokens can see.",
+    ),
+    th.Property(
+        "account_shard",
+        th.StringType,
+        title="Account shard",
+        description="Run only shard `k` of `n` (e.g. `2/8`) of the accounts (after `account_ids`), so `n` jobs "
+        "together cover every account exactly once: an account is in shard `sha256(account_id) mod n + 1`. Give "
+        "each shard its own state, e.g. `meltano run --state-id-suffix shard-2-of-8`. Default: all accounts.",
     ),
     th.Property(
         "start_date",
@@ -172,6 +181,7 @@ _HINTS: dict[str, str] = {
     "callback_url": "use a redirect URI registered in the Meta app, e.g. http://localhost:33333/callback",
     "on_auth_error": "use `skip` or `fail`",
     "account_ids": 'give a list of IG user ids as strings, e.g. ["17841400000000001"]',
+    "account_shard": SHARD_HINT,
     "start_date": "use an ISO-8601 date-time such as 2025-01-01T00:00:00Z",
     "api_version": f"use one of {', '.join(f'v{v}.0' for v in SUPPORTED_VERSIONS)}",
     "graph_api_url": "use an http(s) URL such as https://graph.facebook.com",
@@ -210,6 +220,10 @@ def config_errors(config: Mapping[str, Any]) -> list[str]:
                 f"Setting `account_ids` has {account_id!r}, which is not an Instagram user id. "
                 f"Fix: {_HINTS['account_ids']}."
             )
+    try:
+        parse_shard(config.get("account_shard"))
+    except ValueError as exc:
+        errors.append(str(exc))
     if config.get("start_date"):
         try:
             dt.datetime.fromisoformat(str(config["start_date"]).replace("Z", "+00:00"))

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import typing as t
 from functools import cached_property
 
+import click
 import requests
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream, Tap, about
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_creatorsocial import streams
+from tap_creatorsocial.about import stream_info, streams_markdown
 from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, parse_api_version
 from tap_creatorsocial.directory import AccountDirectory, Connection
 from tap_creatorsocial.graph import GraphClient
 from tap_creatorsocial.media_index import MediaIndex
 from tap_creatorsocial.settings import CONFIG_SCHEMA, config_errors
+from tap_creatorsocial.sharding import parse_shard
 
 if t.TYPE_CHECKING:
     from tap_creatorsocial.oauth import OAuthManager
     from tap_creatorsocial.sandbox import GraphEmulator
+
+
+class ReconnectNeededError(Exception):
+    """A connection's token died mid-run and `on_auth_error` is `fail`: the run stops (after recording it)."""
+
 
 DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
 
@@ -35,6 +44,7 @@ STREAM_TYPES: list[type[Stream]] = [
     streams.AccountInsightsStream,
     streams.AudienceStream,
     streams.OnlineFollowersStream,
+    streams.ConnectionsStream,  # last: it reports tokens that died during this run as reconnect_needed
 ]
 
 
@@ -51,6 +61,16 @@ class TapCreatorSocial(Tap):
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors, schema={})
         return errors
+
+    @classmethod
+    def print_about(cls, output_format: str | None = None) -> None:
+        """singer-sdk's `--about` plus the streams: key, replication method and every field's meaning."""
+        text = about.AboutFormatter.get_formatter(output_format or "text").format_about(cls._get_about_info())
+        if output_format == "json":
+            text = json.dumps({**json.loads(text), "streams": stream_info(STREAM_TYPES)}, indent=2)
+        else:
+            text = f"{text.rstrip()}\n\n{streams_markdown(STREAM_TYPES)}"
+        print(text)
 
     def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
@@ -157,14 +177,36 @@ class TapCreatorSocial(Tap):
             graph_api_url=self.config.get("graph_api_url", DEFAULT_URLS["graph_api_url"]),
             instagram_api_url=self.config.get("instagram_api_url", DEFAULT_URLS["instagram_api_url"]),
             account_ids=self.config.get("account_ids"),
+            shard=parse_shard(self.config.get("account_shard")),
             logger=self.logger,
+            on_reconnect=self._connection_died,
         )
         for problem in self.oauth.problems if self.oauth is not None else []:  # stored logins needing a reconnect
             directory.mark(problem.subject, "reconnect", problem.reason)
         return directory
 
+    def _connection_died(self, label: str, reason: str) -> None:
+        """Meta rejected a connection's token mid-run: record it in the OAuth store; stop if `on_auth_error: fail`."""
+        if self.oauth is not None:
+            self.oauth.mark_reconnect_needed(label, reason)
+        if str(self.config.get("on_auth_error") or "skip").lower() == "fail":
+            raise ReconnectNeededError(
+                f"Connection {label} needs reconnecting: {reason}. The run stopped because `on_auth_error` is "
+                "`fail`; set it to `skip` to extract the other creators anyway."
+            )
+
+    def dead_connections(self) -> dict[str, str]:
+        """Connections whose token Meta rejected this run (label -> reason); empty before any account was read."""
+        directory = self.__dict__.get("directory")  # never start discovery just to ask
+        return dict(directory.dead) if isinstance(directory, AccountDirectory) else {}
+
     def sync_all(self) -> None:  # type: ignore[misc]  # singer-sdk marks it final but offers no after-sync hook
-        super().sync_all()
+        try:
+            super().sync_all()
+        except ReconnectNeededError as exc:
+            self.log_summary()
+            self.logger.error("%s", exc)
+            raise click.exceptions.Exit(1) from None  # a clean non-zero exit (no traceback) under the CLI
         self.log_summary()
 
     def log_summary(self) -> None:
@@ -180,6 +222,17 @@ class TapCreatorSocial(Tap):
         )
         for problem in problems:
             self.logger.warning("Skipped %s (%s): %s", problem.subject, problem.kind, problem.reason)
+        dead = self.directory.dead
+        if dead:
+            from tap_creatorsocial.oauth.manager import auth_command
+
+            self.logger.warning(
+                "Reconnect needed for %d connection(s): %s. Fix: the creator logs in again (`%s`); `%s` shows them.",
+                len(dead),
+                ", ".join(dead),
+                auth_command("login"),
+                auth_command("status"),
+            )
 
 
 if __name__ == "__main__":

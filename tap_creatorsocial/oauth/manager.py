@@ -147,6 +147,10 @@ class OAuthManager:
         self.logger.info("Using %d OAuth connection(s) from %s", len(result), self.store.location)
         return result
 
+    def stored(self) -> list[StoredConnection]:
+        """Every stored connection for this run's hosts, usable or not (the `connections` stream reports them)."""
+        return self._ours(self.store.load())
+
     def _ours(self, data: StoreData) -> list[StoredConnection]:
         """Connections issued for the hosts this run talks to (a sandbox token is never sent to Meta, nor back)."""
         ours = [c for c in data.connections.values() if c.api_url == self.settings.api_url(c.provider)]

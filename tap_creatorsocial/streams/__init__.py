@@ -3,6 +3,7 @@
 from tap_creatorsocial.streams.account_insights import AccountInsightsStream
 from tap_creatorsocial.streams.accounts import AccountsStream
 from tap_creatorsocial.streams.audience import AudienceStream, OnlineFollowersStream
+from tap_creatorsocial.streams.connections import ConnectionsStream
 from tap_creatorsocial.streams.engagement import CommentsStream, TagsStream
 from tap_creatorsocial.streams.insights import MediaInsightsStream, StoryInsightsStream
 from tap_creatorsocial.streams.media import MediaStream
@@ -13,6 +14,7 @@ __all__ = [
     "AccountsStream",
     "AudienceStream",
     "CommentsStream",
+    "ConnectionsStream",
     "MediaInsightsStream",
     "MediaStream",
     "OnlineFollowersStream",
