@@ -111,8 +111,9 @@ class GraphStream(RESTStream[t.Any]):
         return row
 
     def account_is_dead(self, context: Context | None) -> bool:
-        """The account's login died earlier in this run: skip it without calling Meta."""
-        return context is not None and self.directory.is_dead(str(context["account_id"]))
+        """Nothing to read: the account's login died earlier in this run (skip it without calling Meta), or no
+        account is left at all (singer-sdk then syncs once without a context)."""
+        return context is None or self.directory.is_dead(str(context["account_id"]))
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Records of one account; an account-level failure skips that account and the run goes on."""

@@ -23,6 +23,7 @@ class Action(enum.Enum):
 # Codes retried with backoff: unknown/service errors, app/user/page/custom/BUC throttling (§5b, §5d).
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, *range(80000, 80015)})
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
+APP_LEVEL_THROTTLE_CODES = frozenset({4, 341})  # the app's own limit: every account waits
 # (code, subcode) pairs that mean "this one object has no such data" (§5d).
 SKIP_OBJECT = frozenset({(100, 2108006), (100, 33)})
 # Code 10 messages that are about one object, not the account's permissions (§4a, §5d, §8).

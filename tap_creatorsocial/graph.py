@@ -20,8 +20,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import backoff
 import requests
 
-from tap_creatorsocial.error_policy import Action, classify
+from tap_creatorsocial.error_policy import APP_LEVEL_THROTTLE_CODES, THROTTLE_CODES, Action, classify
 from tap_creatorsocial.errors import GraphAPIError, TruncatedResponseError, decode_json, redact
+from tap_creatorsocial.throttle import RateLimiter
 
 RETRIABLE_EXCEPTIONS = (
     requests.exceptions.ConnectionError,
@@ -92,6 +93,7 @@ class GraphClient:
         max_tries: int = 6,
         max_retry_seconds: float = 300.0,
         retry_base_seconds: float = 1.0,
+        max_rate_limit_wait: float = 600.0,
         logger: logging.Logger | None = None,
     ) -> None:
         self.session = session
@@ -103,6 +105,7 @@ class GraphClient:
         self.retry_base_seconds = retry_base_seconds
         self.logger = logger or logging.getLogger("tap-creatorsocial")
         self.stats = RequestStats()
+        self.limiter = RateLimiter(max_wait=max_rate_limit_wait, base_pause=max(retry_base_seconds, 0.01) * 5)
 
     # -- building requests -------------------------------------------------------------------------------------
     def url(self, base_url: str, path: str) -> str:
@@ -118,8 +121,19 @@ class GraphClient:
         return request
 
     # -- sending ---------------------------------------------------------------------------------------------------
-    def send(self, request: requests.PreparedRequest, token: str, *, api_calls: int = 1) -> requests.Response:
-        """Send with retries; return a 2xx response whose body is complete JSON, or raise `GraphAPIError`."""
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        token: str,
+        *,
+        api_calls: int = 1,
+        account_id: str | None = None,
+    ) -> requests.Response:
+        """Send with retries; return a 2xx response whose body is complete JSON, or raise `GraphAPIError`.
+
+        `account_id` is the IG account the call is for: its usage paces the call, and a throttle whose wait exceeds
+        `max_rate_limit_wait` raises `AccountDeferred` for it instead of waiting.
+        """
 
         def on_backoff(details: Any) -> None:
             exc = details.get("exception")
@@ -141,12 +155,16 @@ class GraphClient:
             logger=None,
         )
         def attempt() -> requests.Response:
+            self.limiter.before_call(account_id)
             authorized = self.authorize(request.copy(), token)
             response = self.session.send(authorized, timeout=self.timeout)
             self.stats.add(api_calls)
+            self.limiter.observe(response.headers)
             if response.status_code >= 400:
                 error = GraphAPIError.from_response(response)
                 if classify(error) is Action.RETRY:
+                    if error.code in THROTTLE_CODES:
+                        self.limiter.throttled(account_id, response.headers, error.code in APP_LEVEL_THROTTLE_CODES)
                     raise RetriableGraphError(
                         error.message,
                         status=error.status,
@@ -161,25 +179,29 @@ class GraphClient:
 
         return attempt()
 
-    def get(self, url: str, token: str, params: Mapping[str, Any] | None = None) -> Any:
+    def get(
+        self, url: str, token: str, params: Mapping[str, Any] | None = None, *, account_id: str | None = None
+    ) -> Any:
         request = requests.Request("GET", url, params=dict(params or {})).prepare()
-        return self.send(request, token).json()
+        return self.send(request, token, account_id=account_id).json()
 
     def get_many(
-        self, base_url: str, token: str, relative_urls: list[str], *, batch: bool
+        self, base_url: str, token: str, relative_urls: list[str], *, batch: bool, account_id: str | None = None
     ) -> list[Any | GraphAPIError]:
         """Each relative URL's body or its error: batch requests where the host supports them, else one GET each."""
         if batch:
-            return self.batch(base_url, token, relative_urls)
+            return self.batch(base_url, token, relative_urls, account_id=account_id)
         outcomes: list[Any | GraphAPIError] = []
         for url in relative_urls:
             try:
-                outcomes.append(self.get(self.url(base_url, url), token))
+                outcomes.append(self.get(self.url(base_url, url), token, account_id=account_id))
             except GraphAPIError as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def batch(self, base_url: str, token: str, relative_urls: list[str]) -> list[Any | GraphAPIError]:
+    def batch(
+        self, base_url: str, token: str, relative_urls: list[str], *, account_id: str | None = None
+    ) -> list[Any | GraphAPIError]:
         """GET many objects through batch requests (50 per HTTP request, graph-api.md §7a), in order.
 
         Each result is the item's decoded body, or its `GraphAPIError` (items fail one by one while the batch
@@ -201,12 +223,14 @@ class GraphClient:
                     base_url.rstrip("/") + "/",
                     data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
                 ).prepare()
-                answers = self.send(request, token, api_calls=len(chunk)).json()
+                answers = self.send(request, token, api_calls=len(chunk), account_id=account_id).json()
                 for index, answer in zip(chunk, answers, strict=True):
                     outcome = _batch_outcome(answer)
                     results[index] = outcome
                     if outcome is None or (isinstance(outcome, GraphAPIError) and classify(outcome) is Action.RETRY):
                         retry.append(index)
+                    if isinstance(outcome, GraphAPIError) and outcome.code in THROTTLE_CODES:
+                        self.limiter.throttled(account_id, {}, outcome.code in APP_LEVEL_THROTTLE_CODES)
             if not retry:
                 break
             pending = retry
@@ -218,12 +242,14 @@ class GraphClient:
             r if r is not None else GraphAPIError("Batch item did not complete", status=504, code=2) for r in results
         ]
 
-    def paginate(self, url: str, token: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def paginate(
+        self, url: str, token: str, params: Mapping[str, Any] | None = None, *, account_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every page of an edge, following `paging.next` (even past empty pages) until it is absent."""
         next_url: str | None = url
         query: Mapping[str, Any] | None = params
         while next_url:
-            page = self.get(next_url, token, query)
+            page = self.get(next_url, token, query, account_id=account_id)
             yield page
             next_url = (page.get("paging") or {}).get("next")
             query = None

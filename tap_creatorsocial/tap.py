@@ -110,6 +110,9 @@ class TapCreatorSocial(Tap):
 
     @cached_property
     def graph(self) -> GraphClient:
+        from tap_creatorsocial.oauth.flows import guard_http_debug_logs
+
+        guard_http_debug_logs()  # urllib3's DEBUG lines show URLs, which carry `appsecret_proof`
         session = requests.Session()
         session.headers["User-Agent"] = "tap-creatorsocial"
         if self.sandbox_emulator is not None:

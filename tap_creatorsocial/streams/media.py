@@ -149,6 +149,8 @@ class MediaStream(GraphStream):
         self._failed = False
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        if self.account_is_dead(context):
+            return
         assert context is not None
         account_id = str(context["account_id"])
         self._window_start = window_start(self, context)

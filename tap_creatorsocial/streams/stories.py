@@ -83,6 +83,8 @@ class StoriesStream(GraphStream):
         return {"fields": ",".join(STORY_FIELDS), "limit": self.config.get("page_size", 100)}
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        if self.account_is_dead(context):
+            return
         assert context is not None
         self._refs, self._failed = [], False
         yield from super().get_records(context)
