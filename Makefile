@@ -26,5 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check tap_creatorsocial tests scripts
 	$(BIN)/mypy tap_creatorsocial
 
+bench: $(STAMP) ; $(BIN)/python benchmarks/compare.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .meltano output

@@ -10,7 +10,9 @@
 # Everything but the exports goes to stderr, so `eval` sees only the exports.
 set -euo pipefail
 
-STATE_FILE="${CREATORSOCIAL_PG_STATE:-${TMPDIR:-/tmp}/creatorsocial-postgres.state}"
+# /tmp, not $TMPDIR: the `postgres` user must be able to reach the data directory when started as root.
+PG_ROOT="${CREATORSOCIAL_PG_ROOT:-/tmp}"
+STATE_FILE="${CREATORSOCIAL_PG_STATE:-$PG_ROOT/creatorsocial-postgres.state}"
 DB_NAME=creatorsocial
 DB_USER=creatorsocial
 
@@ -54,7 +56,7 @@ start() {
   install_server
   local bindir dir port password
   bindir=$(pg_bindir)
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/creatorsocial-pg.XXXXXX")
+  dir=$(mktemp -d "$PG_ROOT/creatorsocial-pg.XXXXXX")
   chmod 0755 "$dir"
   port=$(free_port)
   password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')

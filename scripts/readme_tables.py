@@ -32,7 +32,7 @@ class SettingRow(NamedTuple):
 
 def about(output_format: str) -> str:
     """What `tap-creatorsocial --about --format=<output_format>` prints (a subprocess: exactly the user's view)."""
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
         [sys.executable, "-m", "tap_creatorsocial", "--about", f"--format={output_format}"],
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout
@@ -95,18 +95,22 @@ def _marker_pattern(block: str) -> re.Pattern[str]:
     )
 
 
-def generated_block(text: str, block: str) -> str:
+def _block_match(text: str, block: str) -> re.Match[str]:
     match = _marker_pattern(block).search(text)
     if match is None:
         raise ValueError(f"README.md has no <!-- {block}-table:start … --> / <!-- {block}-table:end --> markers")
-    return match.group(2)
+    return match
+
+
+def generated_block(text: str, block: str) -> str:
+    return _block_match(text, block).group(2)
 
 
 def update(text: str, tables: dict[str, str]) -> str:
     """`text` with each generated block replaced (everything outside the markers untouched)."""
     for block in BLOCKS:
-        generated_block(text, block)  # raises when the markers are missing
-        text = _marker_pattern(block).sub(lambda m, b=block: m.group(1) + tables[b] + m.group(3), text)
+        match = _block_match(text, block)
+        text = text[: match.start(2)] + tables[block] + text[match.end(2) :]
     return text
 
 

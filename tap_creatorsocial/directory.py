@@ -158,7 +158,7 @@ class AccountDirectory:
             routes = {a: routes[a] for a in self.wanted if a in routes}
         if self.shard is not None:
             kept = {a: route for a, route in routes.items() if self.shard.contains(a)}
-            self.logger.info("Shard %s (setting account_shard): %d of %d account(s)", self.shard, len(kept), len(routes))
+            self.logger.info("Shard %s (account_shard): %d of %d account(s)", self.shard, len(kept), len(routes))
             routes = kept
         self.logger.info("Extracting %d Instagram account(s)", len(routes))
         return routes

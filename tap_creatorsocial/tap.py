@@ -225,8 +225,8 @@ class TapCreatorSocial(Tap):
         )
         for problem in problems:
             self.logger.warning("Skipped %s (%s): %s", problem.subject, problem.kind, problem.reason)
-        dead = self.directory.dead
-        if dead:
+        dead = [p.subject.removeprefix("connection ") for p in problems if p.kind == "reconnect"]
+        if dead:  # found dead before the run (store) or during it (a 190)
             from tap_creatorsocial.oauth.manager import auth_command
 
             self.logger.warning(

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,16 @@ def meltano_run(
     done = meltano(project, "run", *run_args, "tap-creatorsocial", loader, env=sandbox_env)
     assert done.returncode == 0, done.stderr[-4000:]
     return done
+
+
+def records_sent(done: subprocess.CompletedProcess[str]) -> Counter[str]:
+    """Records the tap emitted per stream in a `meltano run`, from singer-sdk's `record_count` metrics in the log."""
+    sent: Counter[str] = Counter()
+    for line in done.stderr.splitlines():
+        if "METRIC: " in line and '"record_count"' in line:
+            metric = json.loads(line.split("METRIC: ", 1)[1])
+            sent[metric["tags"]["stream"]] += int(metric["value"])
+    return sent
 
 
 def state_ids(project: Path) -> list[str]:

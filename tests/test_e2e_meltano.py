@@ -18,6 +18,7 @@ from tests.e2e import (
     bookmarked_accounts,
     expected_rows,
     meltano_run,
+    records_sent,
     sandbox_account_ids,
     sandbox_now,
     state_ids,
@@ -67,7 +68,10 @@ def test_meltano_run_lands_the_sandbox_truth_in_duckdb(meltano_project: Path, ou
 
     # The second run starts from Meltano's stored state (bookmarks per account) and upserts: no table grows.
     assert bookmarked_accounts(stored_state(meltano_project, "sandbox:tap-creatorsocial-to-target-duckdb"), "media")
-    meltano_run(meltano_project, "target-duckdb", now)
+    rerun = meltano_run(meltano_project, "target-duckdb", now)
+    resent = records_sent(rerun)
+    assert resent["media"]
+    assert resent["account_insights"]
     assert table_counts(str(db), SCHEMA, list(expected)) == expected
     assert column_types(db, SCHEMA) == types
 

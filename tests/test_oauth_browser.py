@@ -102,6 +102,7 @@ def test_login_in_headless_chromium(
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_FLAGS,
+            viewport={"width": 900, "height": 420},
         )
         try:
             page = browser.new_page()

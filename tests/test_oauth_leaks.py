@@ -31,7 +31,11 @@ from tap_creatorsocial.sandbox.server import serve_in_thread
 from tests.test_oauth_midrun import connect
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET_DUCKDB = REPO / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb"
+# Meltano's install of the loader (`make demo`); without it the rows are loaded in-process (same file, same scan).
+TARGET_DUCKDB = Path(
+    os.environ.get("TARGET_DUCKDB_BIN")
+    or REPO / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb"
+)
 SECRET_PARAMS = ("access_token", "appsecret_proof", "client_secret", "input_token", "code", "fb_exchange_token")
 
 
@@ -93,20 +97,30 @@ def every_secret(emu: GraphEmulator, store: FileStore, seen: SecretLog) -> list[
 
 
 def load_in_process(singer_lines: bytes, db_path: Path) -> None:
-    """Fallback when target-duckdb is not installed (.meltano absent): every record as VARCHAR columns."""
+    """Fallback when target-duckdb is not installed (.meltano absent): every record, every field as VARCHAR."""
+    streams: dict[str, list[dict[str, Any]]] = {}
+    for line in singer_lines.splitlines():
+        message = json.loads(line)
+        if message.get("type") == "RECORD":
+            streams.setdefault(message["stream"], []).append(message["record"])
     with duckdb.connect(str(db_path)) as con:
         con.execute("create schema creatorsocial")
-        for line in singer_lines.splitlines():
-            message = json.loads(line)
-            if message.get("type") != "RECORD":
-                continue
-            record = message["record"]
-            table = f'creatorsocial."{message["stream"]}"'
-            columns = ", ".join(f'"{k}" varchar' for k in record)
-            con.execute(f"create table if not exists {table} ({columns})")
-            values = [v if isinstance(v, str) or v is None else json.dumps(v) for v in record.values()]
-            names = ", ".join(f'"{k}"' for k in record)
-            con.execute(f"insert into {table} ({names}) values ({', '.join('?' for _ in values)})", values)
+        for stream, records in streams.items():
+            names = list(dict.fromkeys(k for r in records for k in r))
+            staged = db_path.with_name(f"{stream}.jsonl")
+            staged.write_text(
+                "".join(
+                    json.dumps({n: v if isinstance(v, str) or v is None else json.dumps(v) for n, v in r.items()})
+                    + "\n"
+                    for r in records
+                )
+            )
+            columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
+            con.execute(
+                f'create table creatorsocial."{stream}" as select * from read_json(?, columns = {columns})',
+                [str(staged)],
+            )
+            staged.unlink()
 
 
 def dump(db_path: Path) -> str:
@@ -169,6 +183,7 @@ def test_no_secret_in_stdout_stderr_state_or_duckdb(
     assert all(a in table_text for a in accounts)
     assert all(key in table_text for key in store.load().connections)  # the `connections` table
     assert b"Run summary: 5 account(s) extracted, 0 skipped" in tap.stderr
+    assert b"appsecret_proof=***" in tap.stderr  # urllib3's DEBUG URL lines were there, masked
 
     sources = {
         "tap stdout": tap.stdout,

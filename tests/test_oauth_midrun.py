@@ -235,14 +235,18 @@ def test_on_auth_error_fail_marks_then_exits_non_zero(served: Served, tmp_path: 
     assert served.fb.access_token not in result.stderr + result.stdout
 
 
-def test_a_marked_connection_is_skipped_by_the_next_run_without_a_call(served: Served) -> None:
+def test_a_marked_connection_is_skipped_by_the_next_run_without_a_call(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
     run_tap(served.config, streams=("accounts", "media"))
+    caplog.clear()
     before = Counter(token for token, _, _ in served.calls)
     records, _ = run_tap(served.config, streams=("accounts", "connections"))
     after = Counter(token for token, _, _ in served.calls) - before
     assert served.fb.access_token not in after
     assert {r["account_id"] for r in records["accounts"]} == served.ig_accounts
     assert {r["connection_id"]: r["status"] for r in records["connections"]}[served.fb.key] == "reconnect_needed"
+    assert f"Reconnect needed for 1 connection(s): {served.fb.name} [{served.fb.key}]" in caplog.text
 
 
 def test_without_a_store_a_dead_token_still_skips_its_connection() -> None:

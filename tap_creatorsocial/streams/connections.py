@@ -38,7 +38,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 class ConnectionsStream(Stream):
-    """Creator logins and their health (full table, one row per connection each run)."""
+    """Creator logins and their health: status, expiries, scopes, accounts; never a token (one row per login)."""
 
     name = "connections"
     primary_keys: t.ClassVar[list[str]] = ["connection_id"]
