@@ -34,7 +34,7 @@ def stream_info(stream_types: list[type[Stream]]) -> list[dict[str, Any]]:
         replication_key = getattr(stream_type, "replication_key", None)
         info.append(
             {
-                "name": stream_type.name,
+                "name": str(stream_type.name),  # type: ignore[misc]  # class attribute on our streams
                 "key_properties": list(getattr(stream_type, "primary_keys", None) or []),
                 "replication_method": "INCREMENTAL" if replication_key else "FULL_TABLE",
                 "replication_key": replication_key,
