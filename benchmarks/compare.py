@@ -139,13 +139,18 @@ class Run:
 
 
 @contextmanager
-def sandbox(data: Dataset, latency_ms: int, seed: int, stock_server: bool) -> Iterator[Sandbox]:
+def sandbox(data: Dataset, latency_ms: int, seed: int) -> Iterator[Sandbox]:
     """Start a sandbox server (one JSON line with its URLs first) and stop it on exit."""
-    if stock_server:
-        cmd = [str(BIN / "tap-creatorsocial-sandbox")]
-    else:
-        cmd = [sys.executable, str(BENCH / "sandbox_server.py")]
-    cmd += ["serve", "--port", "0", "--seed", str(seed), "--accounts", str(data.accounts)]
+    cmd = [
+        str(BIN / "tap-creatorsocial-sandbox"),
+        "serve",
+        "--port",
+        "0",
+        "--seed",
+        str(seed),
+        "--accounts",
+        str(data.accounts),
+    ]
     cmd += ["--media", str(data.media), "--stories", str(data.stories), "--latency-ms", str(latency_ms)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603
     try:
@@ -538,7 +543,7 @@ def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     data = Dataset(args.accounts, args.media, args.stories)
     print(f"\n== compare: dataset {data.label()} (accounts x media x stories), latency {args.latency_ms} ms ==")
     result: dict[str, Any] = {"dataset": dataclasses.asdict(data), "latency_ms": args.latency_ms}
-    with sandbox(data, args.latency_ms, args.seed, args.stock_server) as box:
+    with sandbox(data, args.latency_ms, args.seed) as box:
         truth = box.get(box.urls["truth_url"])
         connections = box.get(box.urls["connections_url"])
         fb_ids = [a["id"] for a in truth["accounts"] if a["login"] == "facebook"]
@@ -624,7 +629,7 @@ def scaling(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     print(f"\n== scaling: records/s with no latency on {base.label()} and {big.label()} (4x media) ==")
     speed: list[Run] = []
     for data in (base, big):
-        with sandbox(data, 0, args.seed, args.stock_server) as box:
+        with sandbox(data, 0, args.seed) as box:
             run = run_ours(box, f"full {data.label()} 0 ms", workdir)
         speed.append(run)
         print(f"  {data.label()}: {run.total_records} records in {run.wall_s:.1f} s = "
@@ -641,7 +646,7 @@ def scaling(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             if factor == 1 and base_run is not None:
                 run = base_run
             else:
-                with sandbox(data, args.latency_ms, args.seed, args.stock_server) as box:
+                with sandbox(data, args.latency_ms, args.seed) as box:
                     run = run_ours(box, f"full {data.label()} {args.latency_ms} ms", workdir)
                 base_run = base_run or run
             curves[axis].append({"factor": factor, "dataset": data.label(), "wall_s": run.wall_s,
@@ -696,8 +701,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer", choices=("both", "as-is", "compat", "skip"), default="both",
                    help="tap-instagram runs: unmodified, compat (survives the current API version; see "
                         "peer_entry.py), both (default) or none")  # fmt: skip
-    p.add_argument("--stock-server", action="store_true",
-                   help="serve with the stock sandbox CLI (adds ~40 ms per keep-alive request, see sandbox_server.py)")
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--keep", type=Path, help="keep every tap's output and stderr in this directory")
     return p
