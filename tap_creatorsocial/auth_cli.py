@@ -363,6 +363,20 @@ class AuthCLI:
             self.say(f"{label}: removed from {self.store.location}")
         return 0
 
+    # serve -------------------------------------------------------------------------------------------------------
+    def serve(self, host: str, port: int, overrides: Mapping[str, Any], environ: Mapping[str, str]) -> int:
+        """The creator connect page (`tap_creatorsocial.connect`), writing into this CLI's OAuth store."""
+        self._require_reachable_sandbox()
+        from tap_creatorsocial.connect import ConnectSettings, ConnectSetupError, create_app, serve
+
+        try:
+            settings = ConnectSettings.from_config(self.config, environ, port=port, overrides=overrides)
+            app = create_app(self.config, settings, store=self.store, http=self.session, clock=self.clock)
+        except ConnectSetupError as exc:
+            raise CLIError(str(exc)) from None
+        serve(app, settings, host, port, out=self.err)
+        return 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -401,6 +415,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke", help="revoke the app's access (Facebook) and forget the connection")
     revoke.add_argument("connections", nargs="+", help="connection key, creator, account id or @username")
     revoke.add_argument("--local-only", action="store_true", help="only forget it here; do not call Meta")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the creator connect page: invite links, consent, status (admin secret: "
+        "TAP_CREATORSOCIAL_CONNECT_ADMIN_SECRET)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=33333, help="port to listen on (33333)")
+    serve.add_argument(
+        "--public-url",
+        help="base URL creators open (default http://localhost:PORT); consent returns to PUBLIC_URL/callback",
+    )
+    serve.add_argument("--invite-days", type=float, help="how long invite links stay valid (7)")
     return parser
 
 
@@ -434,6 +461,9 @@ def main(
             return cli.status(args.json)
         if args.command == "refresh":
             return cli.refresh(args.connections, args.force)
+        if args.command == "serve":
+            overrides = {"connect_public_url": args.public_url, "connect_invite_days": args.invite_days}
+            return cli.serve(args.host, args.port, overrides, os.environ if environ is None else environ)
         return cli.revoke(args.connections, args.local_only)
     except (CLIError, OAuthFlowError, OAuthStoreError) as exc:
         print(f"Error: {redact(str(exc), config.get('client_secret'))}", file=err_stream)

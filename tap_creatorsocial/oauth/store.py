@@ -212,18 +212,26 @@ class PendingLogin:
 
 @dataclass
 class StoreData:
-    """The whole store: connections by key (`provider:user_id`) and pending headless logins by `state`."""
+    """The whole store: connections by key (`provider:user_id`) and pending headless logins by `state`.
+
+    `invites` belongs to the creator connect page (`tap_creatorsocial.connect.invites` reads and validates it); the
+    store keeps it verbatim so every writer (tap runs, the CLI) preserves it under the same lock.
+    """
 
     connections: dict[str, StoredConnection] = field(default_factory=dict)
     pending: dict[str, PendingLogin] = field(default_factory=dict)
+    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": STORE_FORMAT,
             "version": STORE_VERSION,
             "connections": {key: c.to_dict() for key, c in sorted(self.connections.items())},
             "pending_logins": {state: p.to_dict() for state, p in self.pending.items()},
         }
+        if self.invites:
+            out["invites"] = copy.deepcopy(self.invites)
+        return out
 
     @classmethod
     def from_dict(cls, raw: Any) -> StoreData:
@@ -242,6 +250,10 @@ class StoreData:
                     raise ValueError(f"connection {key!r} holds {conn.key!r}")
             for state, item in (raw.get("pending_logins") or {}).items():
                 data.pending[state] = PendingLogin.from_dict(state, item)
+            for invite_id, item in (raw.get("invites") or {}).items():
+                if not isinstance(item, dict):
+                    raise ValueError(f"invite {invite_id!r} is not an object")
+                data.invites[str(invite_id)] = item
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"a connection entry is incomplete ({type(exc).__name__}: {exc})") from exc
         return data
