@@ -14,6 +14,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from tap_creatorsocial.directory import reconnect_reason
 from tap_creatorsocial.error_policy import Action, classify, missing_scope
 from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.throttle import AccountDeferred
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -103,7 +104,8 @@ class GraphStream(RESTStream[t.Any]):
         return super().get_http_request(page=page)
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-        return self.graph.send(prepared_request, self.route(context).access_token)
+        account_id = str(context["account_id"]) if context else None
+        return self.graph.send(prepared_request, self.route(context).access_token, account_id=account_id)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         if context:
@@ -120,15 +122,35 @@ class GraphStream(RESTStream[t.Any]):
         if self.account_is_dead(context):
             return
         try:
-            yield from super().get_records(context)
+            yield from self.account_records(context)
+        except AccountDeferred as exc:
+            self.account_incomplete(context)
+            self.directory.defer(exc.account_id, str(exc))
         except GraphAPIError as exc:
+            self.account_incomplete(context)
             self.handle_account_error(exc, context)
+
+    def account_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """The account's records (singer-sdk's request/paginate loop unless a stream reads differently)."""
+        return super().get_records(context)
+
+    def account_incomplete(self, context: Context | None) -> None:
+        """The account stopped part-way: forget the bookmark progress its records made, so the state never claims
+        data this run did not extract (singer-sdk would promote it when the partition or the run ends). The
+        partition keeps the bookmark it started with, and the next run reads the rest again."""
+        if context is None:
+            return
+        state = self.get_context_state(context)
+        state.pop("progress_markers", None)
+        state.pop("replication_key_signpost", None)
 
     def handle_account_error(self, exc: GraphAPIError, context: Context | None) -> None:
         """Act on an account-level error: a dead token ends its whole connection for the run, not just the account."""
         account = f"account {context['account_id']}" if context else "account"
         action = classify(exc)
-        if action is Action.RECONNECT:
+        if action is Action.RETRY and context:  # retries exhausted on a call not tied to the account (rare)
+            self.directory.defer(str(context["account_id"]), f"{account}: {exc}; deferred to the next run")
+        elif action is Action.RECONNECT:
             label = self.route(context).connection if context else ""
             self.directory.connection_dead(label or account, reconnect_reason(exc))
         elif action is Action.PERMISSION:

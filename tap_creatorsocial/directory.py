@@ -55,12 +55,16 @@ def reconnect_reason(exc: GraphAPIError) -> str:
     return f"Meta rejected the token during a run ({exc.code}{sub}): {exc.message}"
 
 
+class AccountSelectionError(Exception):
+    """`account_ids` names only accounts no connected login can see: a settings mistake, not a partial run."""
+
+
 @dataclass
 class AccountProblem:
     """An account (or a whole connection) the run skipped, and why."""
 
     subject: str
-    kind: str  # reconnect | permission | not_found | error
+    kind: str  # reconnect | deferred | permission | not_found | error
     reason: str
 
 
@@ -88,6 +92,8 @@ class AccountDirectory:
         self.problems: list[AccountProblem] = []
         #: connection label -> why Meta rejected its token this run; its accounts are skipped from then on
         self.dead: dict[str, str] = {}
+        #: account id -> why it is left for the next run (rate-limited too long, Meta kept failing)
+        self.deferred: dict[str, str] = {}
         #: told (label, reason) once per dead connection, e.g. to record it in the OAuth store (may raise to stop)
         self.on_reconnect = on_reconnect
         self._routes: dict[str, AccountRoute] | None = None
@@ -99,13 +105,21 @@ class AccountDirectory:
         return self._routes
 
     def account_ids(self) -> list[str]:
-        """Accounts still to read: those of a connection whose token died this run are left out."""
-        return [a for a, route in self.routes.items() if route.connection not in self.dead]
+        """Accounts still to read: those of a connection whose token died this run, and deferred ones, are left out."""
+        return [a for a in self.routes if not self.is_dead(a)]
 
     def is_dead(self, account_id: str) -> bool:
-        """Whether the account's connection died earlier in the run (then no stream calls Meta for it again)."""
+        """Whether the account is off for the rest of the run: its connection died, or it was deferred (then no
+        stream calls Meta for it again)."""
         route = self.routes.get(account_id)
-        return route is not None and route.connection in self.dead
+        return account_id in self.deferred or (route is not None and route.connection in self.dead)
+
+    def defer(self, account_id: str, reason: str) -> None:
+        """Leave an account for the next run (once): later streams skip it; its bookmarks stay where they were."""
+        if account_id in self.deferred:
+            return
+        self.deferred[account_id] = reason
+        self.mark(f"account {account_id}", "deferred", reason)
 
     def connection_dead(self, label: str, reason: str) -> None:
         """Meta rejected a connection's token (190/102): skip all its accounts for the rest of the run, once."""
@@ -133,12 +147,8 @@ class AccountDirectory:
                     routes.setdefault(route.account_id, route)
             except GraphAPIError as exc:
                 action = classify(exc)
-                kind = (
-                    "reconnect"
-                    if action is Action.RECONNECT
-                    else "permission"
-                    if action is Action.PERMISSION
-                    else "error"
+                kind = {Action.RECONNECT: "reconnect", Action.PERMISSION: "permission", Action.RETRY: "deferred"}.get(
+                    action, "error"
                 )
                 if action is Action.FAIL:
                     raise
@@ -146,6 +156,20 @@ class AccountDirectory:
                     self.connection_dead(connection.label or connection.provider, reconnect_reason(exc))
                     continue
                 self.mark(f"connection {connection.label or connection.provider}", kind, exc.message)
+        # Without a shard, `account_ids` naming only unseen accounts is a settings mistake (a shard may legitimately
+        # hold none of them: the owning shard reports each one below).
+        if (
+            self.wanted is not None
+            and self.shard is None
+            and self.connections
+            and not self.problems
+            and not set(self.wanted) & set(routes)
+        ):
+            raise AccountSelectionError(
+                f"Setting `account_ids` names {', '.join(self.wanted)}, but no connected login can see any of them "
+                f"(they see {', '.join(sorted(routes)) or 'no account'}). Fix: correct `account_ids`, or remove it "
+                "to extract every account the logins can see."
+            )
         if self.wanted is not None:
             # a missing account is reported by the one shard it belongs to, not by all N jobs
             for missing in [a for a in self.wanted if a not in routes and (not self.shard or self.shard.contains(a))]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import enum
 import re
 
-from tap_creatorsocial.errors import GraphAPIError
+import requests
+
+from tap_creatorsocial.errors import GraphAPIError, TruncatedResponseError
 
 
 class Action(enum.Enum):
@@ -37,6 +39,40 @@ REJECTED_METRIC = re.compile(
     re.IGNORECASE,
 )
 RECONNECT_CODES = frozenset({102, 190})
+# Failures below the Graph layer, retried like a transient error: connect/read timeouts, connection resets, bodies
+# cut off mid-document (graph-api.md §10).
+RETRIABLE_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    ConnectionResetError,
+    TruncatedResponseError,
+)
+
+#: The taxonomy as the README prints it: (what Meta answers, action, what the tap does). `tests/test_error_policy.py`
+#: checks a sample of each row against `classify`.
+TAXONOMY: tuple[tuple[str, Action, str], ...] = (
+    ("1, 2 (unknown / service), HTTP 5xx, HTTP 429, `is_transient: true`", Action.RETRY,
+     "retry with jittered exponential backoff (`max_retries`, `max_retry_seconds`), then defer the account"),
+    ("timeouts (`connect_timeout`, `request_timeout`), connection resets, truncated JSON bodies", Action.RETRY,
+     "retried like a transient error"),
+    ("4, 341 (app limit)", Action.RETRY,
+     "throttle: every account waits (X-App-Usage); longer than `max_rate_limit_wait`: defer"),
+    ("17, 32, 613, 80000-80014 (user / page / custom / BUC limits)", Action.RETRY,
+     "throttle the account: wait `estimated_time_to_regain_access` (or a doubling pause); longer than "
+     "`max_rate_limit_wait`: defer the account to the next run"),
+    ("368 (temporarily blocked)", Action.RETRY, "retry with backoff, then defer"),
+    ("100/2108006 (posted before business conversion), 100/33 (object gone), 10 `Not enough viewers`",
+     Action.SKIP_OBJECT, "skip that media/story, log why, continue"),
+    ("100 naming an unsupported metric", Action.REJECTED_METRIC,
+     "drop the metric for the run (one warning), ask again without it"),
+    ("190 (any subcode: 458-468, 492, 493), 102", Action.RECONNECT,
+     "the connection is dead: skip all its accounts without another call, mark it `reconnect_needed` in the "
+     "OAuth store and the `connections` stream"),
+    ("10, 200-299 (permission)", Action.PERMISSION,
+     "mark the account's stream, name the missing scope, continue with the rest"),
+    ("anything else (e.g. 100 invalid parameter)", Action.FAIL, "a bug in the request: stop with the error"),
+)
 
 
 def classify(error: GraphAPIError) -> Action:

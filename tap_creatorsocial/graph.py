@@ -20,18 +20,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import backoff
 import requests
 
-from tap_creatorsocial.error_policy import APP_LEVEL_THROTTLE_CODES, THROTTLE_CODES, Action, classify
-from tap_creatorsocial.errors import GraphAPIError, TruncatedResponseError, decode_json, redact
-from tap_creatorsocial.throttle import RateLimiter
-
-RETRIABLE_EXCEPTIONS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    ConnectionResetError,
-    TruncatedResponseError,
+from tap_creatorsocial.error_policy import (
+    APP_LEVEL_THROTTLE_CODES,
+    RETRIABLE_TRANSPORT_ERRORS,
+    THROTTLE_CODES,
+    Action,
+    classify,
 )
-
+from tap_creatorsocial.errors import GraphAPIError, decode_json, redact
+from tap_creatorsocial.throttle import AccountDeferred, RateLimiter
 
 BATCH_LIMIT = 50  # items per batch request (graph-api.md §7a)
 
@@ -52,6 +49,14 @@ def _batch_outcome(answer: Any) -> Any | GraphAPIError | None:
 
 class RetriableGraphError(GraphAPIError):
     """A Graph error whose policy is to retry (throttling, transient)."""
+
+
+class ThrottledError(RetriableGraphError):
+    """A throttling error (codes 4, 17, 32, 613, 80000-80014): retried once the limiter's wait is over."""
+
+
+class RetriesExhaustedError(GraphAPIError):
+    """A call not made for one account (discovery, token checks) kept failing past `max_retries`/`max_retry_seconds`."""
 
 
 @dataclass
@@ -105,7 +110,12 @@ class GraphClient:
         self.retry_base_seconds = retry_base_seconds
         self.logger = logger or logging.getLogger("tap-creatorsocial")
         self.stats = RequestStats()
-        self.limiter = RateLimiter(max_wait=max_rate_limit_wait, base_pause=max(retry_base_seconds, 0.01) * 5)
+        # Every wait scales with `retry_base_seconds` (1 s in production), so tests and the sandbox can run fast.
+        self.limiter = RateLimiter(
+            max_wait=max_rate_limit_wait,
+            base_pause=retry_base_seconds * 5,
+            max_usage_pause=min(30.0, retry_base_seconds * 30),
+        )
 
     # -- building requests -------------------------------------------------------------------------------------
     def url(self, base_url: str, path: str) -> str:
@@ -132,52 +142,82 @@ class GraphClient:
         """Send with retries; return a 2xx response whose body is complete JSON, or raise `GraphAPIError`.
 
         `account_id` is the IG account the call is for: its usage paces the call, and a throttle whose wait exceeds
-        `max_rate_limit_wait` raises `AccountDeferred` for it instead of waiting.
+        `max_rate_limit_wait` raises `AccountDeferred` for it instead of waiting. Transient failures (5xx, 429, codes
+        1/2, `is_transient`, timeouts, resets, cut-off bodies) are retried with jittered exponential backoff, at most
+        `max_tries` times and `max_retry_seconds` in all; past that the account is deferred too (a call made for no
+        account raises `RetriesExhaustedError`), so one bad account never stops the run.
         """
+        log_path = redact(urlsplit(request.url or "").path)
 
-        def on_backoff(details: Any) -> None:
-            exc = details.get("exception")
-            self.logger.warning(
-                "Retrying %s in %.1fs (try %d): %s",
-                redact(urlsplit(request.url or "").path),
-                details.get("wait", 0.0),
-                details.get("tries", 0),
-                redact(str(exc), token, self.app_secret),
-            )
-
-        @backoff.on_exception(
-            backoff.expo,
-            (RetriableGraphError, *RETRIABLE_EXCEPTIONS),
-            max_tries=self.max_tries,
-            max_time=self.max_retry_seconds,
-            factor=self.retry_base_seconds,
-            on_backoff=on_backoff,
-            logger=None,
-        )
         def attempt() -> requests.Response:
-            self.limiter.before_call(account_id)
-            authorized = self.authorize(request.copy(), token)
-            response = self.session.send(authorized, timeout=self.timeout)
+            self.limiter.before_call(account_id)  # look-ahead pacing and throttle waits; may raise AccountDeferred
+            response = self.session.send(self.authorize(request.copy(), token), timeout=self.timeout)
             self.stats.add(api_calls)
             self.limiter.observe(response.headers)
-            if response.status_code >= 400:
-                error = GraphAPIError.from_response(response)
-                if classify(error) is Action.RETRY:
-                    if error.code in THROTTLE_CODES:
-                        self.limiter.throttled(account_id, response.headers, error.code in APP_LEVEL_THROTTLE_CODES)
-                    raise RetriableGraphError(
-                        error.message,
-                        status=error.status,
-                        code=error.code,
-                        subcode=error.subcode,
-                        is_transient=True,
-                        error_type=error.error_type,
-                    )
+            if response.status_code < 400:
+                decode_json(response)  # a cut-off body raises TruncatedResponseError: retried like a reset
+                self.limiter.succeeded(account_id)
+                return response
+            error = GraphAPIError.from_response(response)
+            if classify(error) is not Action.RETRY:
                 raise error
-            decode_json(response)  # raises TruncatedResponseError (retried) on a cut-off body
-            return response
+            if error.code in THROTTLE_CODES:
+                # the wait happens in `before_call` of the next try; past `max_rate_limit_wait`, AccountDeferred
+                self.limiter.throttled(account_id, response.headers, error.code in APP_LEVEL_THROTTLE_CODES)
+                raise ThrottledError(error.message, status=error.status, code=error.code, is_transient=True)
+            raise RetriableGraphError(
+                error.message,
+                status=error.status,
+                code=error.code,
+                subcode=error.subcode,
+                is_transient=True,
+                error_type=error.error_type,
+            )
 
-        return attempt()
+        def on_backoff(details: Any) -> None:
+            what = redact(str(details.get("exception")), token, self.app_secret)
+            self.logger.warning(
+                "Retrying %s in %.2fs (try %d of %d): %s",
+                log_path,
+                details.get("wait", 0.0),
+                details["tries"] + 1,
+                self.max_tries,
+                what,
+            )
+
+        # Throttles wait for Meta's estimate (in the limiter) and are tried again at once, up to `max_tries` times
+        # in a row before they count as one failed try; other transient failures back off exponentially with jitter,
+        # bounded by `max_tries` and `max_retry_seconds`.
+        retry_throttled = backoff.on_exception(
+            backoff.constant, ThrottledError, interval=0, jitter=None, max_tries=self.max_tries + 1, logger=None
+        )(attempt)
+        gave_up: dict[str, Any] = {}
+        retriable: tuple[type[Exception], ...] = (RetriableGraphError, *RETRIABLE_TRANSPORT_ERRORS)
+        retry_transient = backoff.on_exception(
+            backoff.expo,
+            retriable,
+            factor=self.retry_base_seconds,
+            max_tries=self.max_tries,
+            max_time=self.max_retry_seconds,
+            jitter=backoff.full_jitter,
+            on_backoff=on_backoff,
+            on_giveup=lambda details: gave_up.update(details),
+            logger=None,
+        )(retry_throttled)
+        try:
+            return retry_transient()
+        except retriable as failure:
+            what = redact(str(failure), token, self.app_secret)
+            tries, elapsed = gave_up.get("tries", self.max_tries), gave_up.get("elapsed", 0.0)
+            reason = (
+                f"gave up on {log_path} after {tries} tries in {elapsed:.0f}s (`max_retries`, `max_retry_seconds`): "
+                f"{what}"
+            )
+            if account_id:
+                raise AccountDeferred(
+                    account_id, reason=f"account {account_id}: {reason}; deferred to the next run"
+                ) from failure
+            raise RetriesExhaustedError(reason, status=503, is_transient=True) from failure
 
     def get(
         self, url: str, token: str, params: Mapping[str, Any] | None = None, *, account_id: str | None = None
@@ -206,11 +246,13 @@ class GraphClient:
 
         Each result is the item's decoded body, or its `GraphAPIError` (items fail one by one while the batch
         itself succeeds). Items that come back throttled, transient or unfinished (`null`) are sent again in a
-        later batch, up to `max_tries` rounds; what still fails is returned as the error.
+        later batch (after the throttle's wait), as long as rounds make progress and at most `max_tries` rounds in
+        a row settle nothing; what still fails is returned as the error.
         """
         results: list[Any | GraphAPIError] = [None] * len(relative_urls)
         pending = list(range(len(relative_urls)))
-        for round_no in range(1, self.max_tries + 1):
+        stalled = 0  # rounds in a row that settled no item: bounded by `max_tries`
+        while pending:
             retry: list[int] = []
             for start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[start : start + BATCH_LIMIT]
@@ -223,21 +265,27 @@ class GraphClient:
                     base_url.rstrip("/") + "/",
                     data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
                 ).prepare()
-                answers = self.send(request, token, api_calls=len(chunk), account_id=account_id).json()
-                for index, answer in zip(chunk, answers, strict=True):
+                response = self.send(request, token, api_calls=len(chunk), account_id=account_id)
+                throttle_code: int | None = None
+                for index, answer in zip(chunk, response.json(), strict=True):
                     outcome = _batch_outcome(answer)
                     results[index] = outcome
                     if outcome is None or (isinstance(outcome, GraphAPIError) and classify(outcome) is Action.RETRY):
                         retry.append(index)
                     if isinstance(outcome, GraphAPIError) and outcome.code in THROTTLE_CODES:
-                        self.limiter.throttled(account_id, {}, outcome.code in APP_LEVEL_THROTTLE_CODES)
-            if not retry:
-                break
+                        throttle_code = outcome.code
+                if throttle_code is not None:
+                    # Once per response: its usage headers carry Meta's regain estimate for the account, and the
+                    # next `send` waits for it (or defers the account past `max_rate_limit_wait`).
+                    app_level = throttle_code in APP_LEVEL_THROTTLE_CODES
+                    self.limiter.throttled(account_id, response.headers, app_level)
+            stalled = stalled + 1 if len(retry) == len(pending) else 0
             pending = retry
-            if round_no < self.max_tries:
-                delay = self.retry_base_seconds * 2 ** (round_no - 1)
-                self.logger.warning("Retrying %d batch item(s) in %.1fs", len(retry), delay)
-                time.sleep(delay)
+            if not pending or stalled >= self.max_tries:
+                break
+            delay = self.retry_base_seconds * 2 ** max(stalled - 1, 0)
+            self.logger.warning("Retrying %d batch item(s) in %.2fs", len(pending), delay)
+            time.sleep(delay)
         return [
             r if r is not None else GraphAPIError("Batch item did not complete", status=504, code=2) for r in results
         ]

@@ -143,6 +143,12 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
             th.Property("stories", th.IntegerType, description="Live stories per account."),
             th.Property("scenario", th.StringType, description="Named fault scenario, e.g. `throttle-80002`."),
             th.Property("now", th.DateTimeType, description="The sandbox clock (default: now, floored to the hour)."),
+            th.Property("throttle_after", th.IntegerType, description="Scenario knob: calls before throttling."),
+            th.Property(
+                "throttle_minutes", th.IntegerType, description="Scenario knob: estimated_time_to_regain_access."
+            ),
+            th.Property("throttle_account", th.StringType, description="Scenario knob: throttle only this account."),
+            th.Property("latency_ms", th.IntegerType, description="Scenario knob: added latency per request."),
         ),
         title="Sandbox options",
         description="Size and fault knobs of the in-process sandbox dataset (only with `sandbox: true`).",
@@ -162,6 +168,62 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         title="Account insights lookback (days)",
         description="Days of `account_insights` (and `online_followers`) already extracted that each run reads "
         "again, because Meta revises recent days (data can be 48 h late). 0 = only new days.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType,
+        default=60,
+        title="Request timeout (s)",
+        description="Read timeout of each Graph API request, in seconds; a request that times out is retried.",
+    ),
+    th.Property(
+        "connect_timeout",
+        th.NumberType,
+        default=10,
+        title="Connect timeout (s)",
+        description="Seconds to wait for a connection to Meta; a failed connection is retried.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=5,
+        title="Max retries",
+        description="Retries of a request that failed transiently (HTTP 5xx/429, codes 1/2, `is_transient`, "
+        "timeouts, resets, cut-off bodies) before the account is deferred to the next run.",
+    ),
+    th.Property(
+        "max_retry_seconds",
+        th.NumberType,
+        default=300,
+        title="Max retry time (s)",
+        description="Longest time one request may spend in retries (backoff doubles from 1 s, with jitter) before "
+        "the account is deferred to the next run.",
+    ),
+    th.Property(
+        "max_rate_limit_wait",
+        th.NumberType,
+        default=600,
+        title="Max rate-limit wait (s)",
+        description="Longest the tap waits for a rate-limited account (Meta's estimated_time_to_regain_access, or "
+        "usage near 100%). An account that would need longer is deferred to the next run with a message, and the "
+        "other accounts are finished.",
+    ),
+    th.Property(
+        "fail_on_skipped_accounts",
+        th.BooleanType,
+        default=False,
+        title="Fail on skipped accounts",
+        description="Exit with status 3 (after finishing every other account and emitting their state) when an "
+        "account was deferred or needs a reconnect. Off by default: under `meltano run` any non-zero exit fails "
+        "the run (Meltano keeps the state, but skips later blocks such as dbt).",
+    ),
+    th.Property(
+        "retry_base_seconds",
+        th.NumberType,
+        default=1,
+        title="Retry base (s)",
+        description="For tests and the sandbox: the first backoff pause; throttle and usage pauses scale with it. "
+        "Leave at 1 in production.",
     ),
     th.Property(
         "page_size",
@@ -190,6 +252,23 @@ _HINTS: dict[str, str] = {
     "page_size": "use an integer from 1 to 100",
     "account_insights_lookback_days": "use a whole number of days from 0 to 30, e.g. 3",
     "insights_lookback_days": "use a whole number of days from 0 to 730, e.g. 30",
+    "request_timeout": "use a number of seconds above 0 and at most 600, e.g. 60",
+    "connect_timeout": "use a number of seconds above 0 and at most 120, e.g. 10",
+    "max_retries": "use a whole number from 0 to 20, e.g. 5",
+    "max_retry_seconds": "use a number of seconds from 0 to 3600, e.g. 300",
+    "max_rate_limit_wait": "use a number of seconds from 0 to 86400, e.g. 600",
+    "fail_on_skipped_accounts": "use true or false",
+    "retry_base_seconds": "use a number of seconds from 0 to 60 (leave 1 in production)",
+}
+
+#: numeric settings and their inclusive (low, high) bounds; a low of 0 excluded where a zero would make no sense
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "request_timeout": (0, 600, False),
+    "connect_timeout": (0, 120, False),
+    "max_retries": (0, 20, True),
+    "max_retry_seconds": (0, 3600, True),
+    "max_rate_limit_wait": (0, 86400, True),
+    "retry_base_seconds": (0, 60, True),
 }
 
 
@@ -239,6 +318,10 @@ def config_errors(config: Mapping[str, Any]) -> list[str]:
     lookback = config.get("insights_lookback_days", 30)
     if not 0 <= int(lookback) <= 730:  # Meta keeps media insights for 2 years (graph-api.md §4a)
         errors.append(f"Setting `insights_lookback_days` is {lookback}. Fix: {_HINTS['insights_lookback_days']}.")
+    for name, (low, high, low_ok) in _RANGES.items():
+        value = config.get(name)
+        if value is not None and not ((low <= value if low_ok else low < value) and value <= high):
+            errors.append(f"Setting `{name}` is {value}. Fix: {_HINTS[name]}.")
     errors.extend(_credential_errors(config))
     return errors
 

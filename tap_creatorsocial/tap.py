@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import typing as t
+from dataclasses import dataclass
 from functools import cached_property
 
 import click
@@ -12,11 +14,12 @@ import requests
 from singer_sdk import Stream, Tap, about
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.singerlib import RecordMessage
 
 from tap_creatorsocial import streams
 from tap_creatorsocial.about import stream_info, streams_markdown
 from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, parse_api_version
-from tap_creatorsocial.directory import AccountDirectory, Connection
+from tap_creatorsocial.directory import AccountDirectory, AccountSelectionError, Connection
 from tap_creatorsocial.graph import GraphClient
 from tap_creatorsocial.media_index import MediaIndex
 from tap_creatorsocial.settings import CONFIG_SCHEMA, config_errors
@@ -25,6 +28,69 @@ from tap_creatorsocial.sharding import parse_shard
 if t.TYPE_CHECKING:
     from tap_creatorsocial.oauth import OAuthManager
     from tap_creatorsocial.sandbox import GraphEmulator
+
+
+#: Exit status when `fail_on_skipped_accounts` is on and some accounts were deferred or need a reconnect while the
+#: others completed (1 stays "the run failed", 2 "bad input").
+EXIT_PARTIAL = 3
+EXIT_BAD_INPUT = 2
+
+
+@dataclass
+class RunOutcome:
+    """What happened to the run's accounts, for the summary line and the exit status."""
+
+    done: list[str]
+    deferred: list[str]
+    reconnect: list[str]  # connection labels
+    reconnect_accounts: list[str]
+
+
+class BadInputError(Exception):
+    """Input the user must fix (a state file, …): reported as one line with the fix."""
+
+
+def read_state_file(handle: t.IO[str]) -> dict[str, t.Any]:
+    """The `--state` file as Singer state, or `BadInputError` saying what is wrong with it and how to fix it."""
+    name = getattr(handle, "name", "the state file")
+    fix = (
+        "Fix: pass the last STATE message's value (an object with `bookmarks`), e.g. from `meltano state get`, or "
+        "drop `--state` for a full run"
+    )
+    try:
+        text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"State file {name} cannot be read ({exc}). {fix}.") from None
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BadInputError(f"State file {name} is not valid JSON ({exc}). {fix}.") from None
+    if isinstance(value, dict) and "singer_state" in value and "bookmarks" not in value:
+        value = value["singer_state"]  # Meltano's `state get` wrapper: take the Singer state inside
+    problem = _state_shape_problem(value)
+    if problem:
+        raise BadInputError(f"State file {name} {problem}. {fix}.")
+    return t.cast("dict[str, t.Any]", value)
+
+
+def _state_shape_problem(value: t.Any) -> str | None:
+    """What is wrong with a decoded state's shape (None when it is a Singer state the tap can resume from)."""
+    if not isinstance(value, dict):
+        return f"holds a JSON {type(value).__name__}, not an object"
+    bookmarks = value.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        return "has `bookmarks` that is not an object"
+    for stream, entry in bookmarks.items():
+        if not isinstance(entry, dict):
+            return f"has a bookmark for `{stream}` that is not an object"
+        partitions = entry.get("partitions", [])
+        if not isinstance(partitions, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("context"), dict) for p in partitions
+        ):
+            return f"has `{stream}` partitions that are not a list of objects with a `context`"
+    return None
 
 
 class ReconnectNeededError(Exception):
@@ -54,6 +120,37 @@ class TapCreatorSocial(Tap):
     name = "tap-creatorsocial"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+    ) -> None:
+        """singer-sdk's entry point, with bad input (settings, state file, OAuth store, account_ids) reported as
+        one ERROR line naming what is wrong and the fix, and exit status 2 instead of a traceback."""
+        try:
+            checked_state = io.StringIO(json.dumps(read_state_file(state))) if state is not None else None
+            super().invoke(about=about, about_format=about_format, config=config, state=checked_state, catalog=catalog)
+        except ConfigValidationError as exc:
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("%s", error)
+            raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
+        except BadInputError as exc:
+            cls.logger.error("%s", exc)
+            raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """Read `--config` files; one that is missing or not JSON is a usage error naming the file, not a traceback."""
+        try:
+            return super().cb_config(ctx, param, value)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(f"{exc}. Fix: pass a readable JSON object file (or ENV).") from None
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Report bad settings by name with the fix, instead of raw JSON-schema messages that may echo secrets."""
@@ -123,6 +220,11 @@ class TapCreatorSocial(Tap):
             session,
             api_version=self.api_version,
             app_secret=self.config.get("client_secret"),
+            timeout=(float(self.config.get("connect_timeout", 10)), float(self.config.get("request_timeout", 60))),
+            max_tries=int(self.config.get("max_retries", 5)) + 1,
+            max_retry_seconds=float(self.config.get("max_retry_seconds", 300)),
+            retry_base_seconds=float(self.config.get("retry_base_seconds", 1)),
+            max_rate_limit_wait=float(self.config.get("max_rate_limit_wait", 600)),
             logger=self.logger,
         )
 
@@ -203,29 +305,82 @@ class TapCreatorSocial(Tap):
         directory = self.__dict__.get("directory")  # never start discovery just to ask
         return dict(directory.dead) if isinstance(directory, AccountDirectory) else {}
 
+    def write_message(self, message: t.Any) -> None:  # type: ignore[misc]  # final in singer-sdk; only counts
+        """Write as singer-sdk does, counting RECORD messages per stream for the run summary."""
+        if isinstance(message, RecordMessage):
+            self.record_counts[message.stream] = self.record_counts.get(message.stream, 0) + 1
+        super().write_message(message)
+
+    @cached_property
+    def record_counts(self) -> dict[str, int]:
+        """Records written per stream (alias) this run."""
+        return {}
+
     def sync_all(self) -> None:  # type: ignore[misc]  # singer-sdk marks it final but offers no after-sync hook
         try:
+            _ = self.directory.routes  # discover first: a wrong `account_ids` is a settings error, not a stream's
             super().sync_all()
         except ReconnectNeededError as exc:
             self.log_summary()
             self.logger.error("%s", exc)
             raise click.exceptions.Exit(1) from None  # a clean non-zero exit (no traceback) under the CLI
-        self.log_summary()
+        except AccountSelectionError as exc:
+            raise ConfigValidationError("Account selection", errors=[str(exc)], schema={}) from None
+        outcome = self.log_summary()
+        if self.config.get("fail_on_skipped_accounts") and (outcome.deferred or outcome.reconnect):
+            self.logger.error(
+                "Exit status %d: %d account(s) deferred, %d connection(s) need a reconnect; every other account was "
+                "extracted and its state emitted (`fail_on_skipped_accounts` is true).",
+                EXIT_PARTIAL,
+                len(outcome.deferred),
+                len(outcome.reconnect),
+            )
+            raise click.exceptions.Exit(EXIT_PARTIAL)
 
-    def log_summary(self) -> None:
-        """One closing line a scheduler can read, plus one line per skipped account."""
+    def run_outcome(self) -> RunOutcome:
+        """Which accounts were finished, deferred, or lost to a dead connection this run."""
+        directory = self.__dict__.get("directory")
+        if not isinstance(directory, AccountDirectory):
+            return RunOutcome([], [], [], [])
+        problems = directory.problems
+        routes = directory.routes
+        reconnect_accounts = [a for a, route in routes.items() if route.connection in directory.dead]
+        return RunOutcome(
+            done=directory.account_ids(),
+            deferred=sorted(directory.deferred),
+            reconnect=[p.subject.removeprefix("connection ") for p in problems if p.kind == "reconnect"],
+            reconnect_accounts=reconnect_accounts,
+        )
+
+    def log_summary(self) -> RunOutcome:
+        """One closing line a scheduler can read (accounts done / deferred / needing reconnect, records per stream,
+        requests), plus one line per skipped account."""
         stats = self.graph.stats
+        outcome = self.run_outcome()
         problems = self.directory.problems
+        counts = self.record_counts
+        records = " ".join(f"{name}={counts.get(name, 0)}" for name, stream in self.streams.items() if stream.selected)
         self.logger.info(
-            "Run summary: %d account(s) extracted, %d skipped; %d HTTP requests, %d API calls",
-            len(self.directory.account_ids()),
-            len(problems),
+            "Run summary: accounts done %d, deferred %d, reconnect needed %d; records %s; HTTP requests %d, "
+            "API calls %d; rate-limit pauses %d (%.1fs)",
+            len(outcome.done),
+            len(outcome.deferred),
+            len(outcome.reconnect_accounts),
+            records or "none",
             stats.http_requests,
             stats.api_calls,
+            self.graph.limiter.pauses,
+            self.graph.limiter.paused_seconds,
         )
         for problem in problems:
             self.logger.warning("Skipped %s (%s): %s", problem.subject, problem.kind, problem.reason)
-        dead = [p.subject.removeprefix("connection ") for p in problems if p.kind == "reconnect"]
+        dead = outcome.reconnect
+        if outcome.deferred:
+            self.logger.warning(
+                "Deferred to the next run: %s. Their bookmarks cover only what was extracted, so the next run (with "
+                "this run's state) picks up the rest.",
+                ", ".join(outcome.deferred),
+            )
         if dead:  # found dead before the run (store) or during it (a 190)
             from tap_creatorsocial.oauth.manager import auth_command
 
@@ -236,6 +391,7 @@ class TapCreatorSocial(Tap):
                 auth_command("login"),
                 auth_command("status"),
             )
+        return outcome
 
 
 if __name__ == "__main__":

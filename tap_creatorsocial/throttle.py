@@ -22,12 +22,14 @@ MAX_USAGE_PAUSE = 30.0
 
 
 class AccountDeferred(Exception):
-    """An account must wait longer than allowed: it is left for the next run."""
+    """An account cannot be finished in this run (rate-limited too long, or Meta kept failing): it is left for the
+    next run, which starts from the bookmarks this run did not advance."""
 
-    def __init__(self, account_id: str, wait_seconds: float) -> None:
+    def __init__(self, account_id: str, wait_seconds: float = 0.0, reason: str | None = None) -> None:
         super().__init__(
-            f"account {account_id} is rate-limited for about {wait_seconds / 60:.0f} min, longer than "
-            f"`max_rate_limit_wait`; deferred to the next run"
+            reason
+            or f"account {account_id} is rate-limited for about {max(wait_seconds / 60, 1):.0f} min, longer than "
+            f"`max_rate_limit_wait` ({wait_seconds:.0f}s needed); deferred to the next run"
         )
         self.account_id = account_id
         self.wait_seconds = wait_seconds
@@ -72,8 +74,12 @@ class RateLimiter:
 
     max_wait: float = 600.0
     base_pause: float = 5.0  # with no regain estimate, a throttled account waits this long (doubling per repeat)
+    max_usage_pause: float = MAX_USAGE_PAUSE  # the pause before each call at 100% usage (scaled down in tests)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: pauses taken before calls this run and their total length (for the run summary and tests)
+    pauses: int = 0
+    paused_seconds: float = 0.0
     _usage: dict[str, _Usage] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,12 +98,17 @@ class RateLimiter:
         slowdown = 0.0
         if usage >= SLOWDOWN_FROM_PERCENT:
             share = min(1.0, (usage - SLOWDOWN_FROM_PERCENT) / (100.0 - SLOWDOWN_FROM_PERCENT))
-            slowdown = share**2 * min(MAX_USAGE_PAUSE, self.max_wait)
-        return max(blocked, slowdown, 0.0)
+            slowdown = share**2 * min(self.max_usage_pause, self.max_wait)
+        pause = max(blocked, slowdown, 0.0)
+        return pause if account_id else min(pause, self.max_wait)  # no account to defer: wait at most max_wait
 
     def before_call(self, account_id: str | None) -> None:
+        """Wait as long as the account's (and the app's) usage asks; raises `AccountDeferred` past `max_wait`."""
         pause = self.pause_for(account_id)
         if pause > 0:
+            with self._lock:
+                self.pauses += 1
+                self.paused_seconds += pause
             self.sleep(pause)
 
     def observe(self, headers: Mapping[str, str]) -> None:
@@ -126,6 +137,14 @@ class RateLimiter:
             wait = entry.blocked_until - now
         if wait > self.max_wait and account_id:
             raise AccountDeferred(account_id, wait)
+
+    def succeeded(self, account_id: str | None) -> None:
+        """A call went through: the next throttle without an estimate starts again from `base_pause`."""
+        with self._lock:
+            for key in (APP, account_id) if account_id else (APP,):
+                entry = self._usage.get(key)
+                if entry is not None:
+                    entry.throttle_count = 0
 
     def usage(self, account_id: str) -> float:
         with self._lock:

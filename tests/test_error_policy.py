@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_creatorsocial.error_policy import Action, classify, missing_scope, rejected_metrics
+from tap_creatorsocial.error_policy import TAXONOMY, Action, classify, missing_scope, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError, redact
 
 
@@ -65,3 +65,16 @@ def test_redact_masks_secret_parameters_and_bearer_tokens() -> None:
     assert "SECRETTOKEN123" not in masked
     assert "abcdef123456" not in masked
     assert "access_token=***" in masked
+
+
+def test_the_taxonomy_table_names_every_action_and_the_reference_codes() -> None:
+    """The README's table (from `TAXONOMY`) covers each action, and each retried/skipped code classifies as it says."""
+    assert {action for _, action, _ in TAXONOMY} == set(Action)
+    for code in (1, 2, 4, 17, 32, 341, 368, 613, *range(80001, 80015)):
+        assert classify(err("x", code)) is Action.RETRY, code
+    for status in (429, 500, 502, 503):
+        assert classify(err("x", None, status=status)) is Action.RETRY, status
+    for sub in (None, 458, 459, 460, 463, 464, 467, 492, 493):
+        assert classify(err("x", 190, sub)) is Action.RECONNECT, sub
+    for code in (200, 210, 299):
+        assert classify(err(f"(#{code}) Requires instagram_basic permission", code)) is Action.PERMISSION, code

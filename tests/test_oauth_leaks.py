@@ -182,7 +182,7 @@ def test_no_secret_in_stdout_stderr_state_or_duckdb(
     assert len(accounts) == 5
     assert all(a in table_text for a in accounts)
     assert all(key in table_text for key in store.load().connections)  # the `connections` table
-    assert b"Run summary: 5 account(s) extracted, 0 skipped" in tap.stderr
+    assert b"Run summary: accounts done 5, deferred 0, reconnect needed 0; records accounts=5 " in tap.stderr
     assert b"appsecret_proof=***" in tap.stderr  # urllib3's DEBUG URL lines were there, masked
 
     sources = {

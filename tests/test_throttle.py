@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import time
+from typing import Any
 
 import pytest
+import requests
 
+from tap_creatorsocial.graph import GraphClient, RetriesExhaustedError
 from tap_creatorsocial.throttle import AccountDeferred, RateLimiter, parse_usage_headers
 
 ACCOUNT = "17841400000000001"
@@ -94,3 +99,83 @@ def test_without_estimate_pauses_double() -> None:
         rl.throttled(ACCOUNT, {}, app_level=False)
         rl.before_call(ACCOUNT)
     assert clock.slept == [1.0, 2.0, 4.0]
+
+
+def test_a_call_that_goes_through_resets_the_doubling() -> None:
+    rl, clock = limiter()
+    rl.base_pause = 1.0
+    rl.throttled(ACCOUNT, {}, app_level=False)
+    rl.before_call(ACCOUNT)
+    rl.succeeded(ACCOUNT)
+    rl.throttled(ACCOUNT, {}, app_level=False)
+    rl.before_call(ACCOUNT)
+    assert clock.slept == [1.0, 1.0]
+    assert (rl.pauses, rl.paused_seconds) == (2, 2.0)
+
+
+def test_a_call_for_no_account_waits_at_most_max_wait() -> None:
+    rl, clock = limiter(max_wait=60)
+    rl.base_pause = 1000.0
+    rl.throttled(None, {}, app_level=True)  # the app is blocked for 1000 s
+    rl.before_call(None)  # discovery: no account to defer, so it waits the most it may
+    assert clock.slept == [60.0]
+    with pytest.raises(AccountDeferred):
+        rl.before_call(ACCOUNT)  # an account call is deferred instead
+
+
+# -- the HTTP layer: timeouts and bounded retries ------------------------------------------------------------------
+
+
+class FlakyAdapter(requests.adapters.BaseAdapter):
+    """Times out `failures` times, then answers 200 with a small JSON body; records each send's timeout."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.timeouts: list[Any] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.timeouts.append(kwargs.get("timeout"))
+        if len(self.timeouts) <= self.failures:
+            raise requests.exceptions.ReadTimeout("read timed out")
+        response = requests.Response()
+        response.status_code = 200
+        response.raw = io.BytesIO(b'{"id": "1"}')
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def client(adapter: FlakyAdapter, **kwargs: Any) -> GraphClient:
+    session = requests.Session()
+    session.mount("https://", adapter)
+    return GraphClient(session, api_version="v25.0", retry_base_seconds=0.001, **kwargs)
+
+
+def test_timeouts_are_the_settings_and_are_retried() -> None:
+    adapter = FlakyAdapter(failures=2)
+    graph = client(adapter, timeout=(3.0, 7.0))
+    assert graph.get("https://graph.facebook.com/v25.0/1", "token", account_id=ACCOUNT) == {"id": "1"}
+    assert adapter.timeouts == [(3.0, 7.0)] * 3
+
+
+def test_retries_are_bounded_then_the_account_is_deferred() -> None:
+    adapter = FlakyAdapter(failures=100)
+    graph = client(adapter, max_tries=4)
+    with pytest.raises(AccountDeferred, match=r"after 4 tries .*read timed out.*deferred to the next run"):
+        graph.get("https://graph.facebook.com/v25.0/1", "token", account_id=ACCOUNT)
+    assert len(adapter.timeouts) == 4
+    with pytest.raises(RetriesExhaustedError):  # a call for no account (discovery) fails as a Graph error instead
+        graph.get("https://graph.facebook.com/v25.0/me", "token")
+
+
+def test_retry_time_is_bounded() -> None:
+    adapter = FlakyAdapter(failures=100)
+    graph = client(adapter, max_tries=1000, max_retry_seconds=0.05)
+    started = time.monotonic()
+    with pytest.raises(AccountDeferred, match="max_retry_seconds"):
+        graph.get("https://graph.facebook.com/v25.0/1", "token", account_id=ACCOUNT)
+    assert time.monotonic() - started < 2
+    assert len(adapter.timeouts) < 1000

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 from .api import GraphEmulator, SandboxResponse
 from .dataset import DatasetSpec, generate
@@ -39,8 +40,14 @@ def create_emulator(
     stories: int = 3,
     scenario: str | Scenario | None = None,
     now: dt.datetime | None = None,
+    **knobs: Any,
 ) -> GraphEmulator:
-    """Generate a dataset and wrap it in an emulator (a named scenario gets the same seed for reproducibility)."""
+    """Generate a dataset and wrap it in an emulator (a named scenario gets the same seed for reproducibility).
+
+    `knobs` override fields of the scenario (e.g. ``throttle_minutes=0``), so tests can tune a preset.
+    """
     dataset = generate(DatasetSpec(seed=seed, accounts=accounts, media=media, stories=stories), now=now)
     scn = replace(Scenario.named(scenario), seed=seed) if isinstance(scenario, str) else scenario
+    if knobs:
+        scn = replace(scn or Scenario(), **knobs)
     return GraphEmulator(dataset, scn)

@@ -140,7 +140,9 @@ class InsightsFetcher:
         pending = self.without_refused(calls)
         while pending:
             urls = [call.relative_url(self.account_id) for call in pending]
-            answers = self.stream.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
+            answers = self.stream.graph.get_many(
+                route.base_url, route.access_token, urls, batch=route.supports_batch, account_id=self.account_id
+            )
             retry: list[InsightCall] = []
             for call, answer in zip(pending, answers, strict=True):
                 if not isinstance(answer, GraphAPIError):

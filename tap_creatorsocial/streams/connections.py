@@ -195,9 +195,13 @@ class ConnectionsStream(Stream):
                     "`tap-creatorsocial-auth login` to track and renew it"
                 )
         except GraphAPIError as exc:
-            if classify(exc) is not Action.RECONNECT:
+            action = classify(exc)
+            if action is Action.RETRY:  # Meta kept failing: report the login without its details, do not stop
+                row["reason"] = f"could not check the token this run: {exc.message}"
+            elif action is Action.RECONNECT:
+                row.update(status="reconnect_needed", reason=reconnect_reason(exc))
+            else:
                 raise
-            row.update(status="reconnect_needed", reason=reconnect_reason(exc))
         if row["user_id"] is None and routes and connection.provider == "instagram":
             row.update(user_id=routes[0].account_id)
         row["connection_id"] = f"{connection.provider}:{row['user_id'] or anonymous_id(token)}"

@@ -7,7 +7,9 @@ in the same answer, and only further pages (`paging.next`) cost their own reques
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
+from functools import partial
 from urllib.parse import urlencode
 
 import requests
@@ -17,7 +19,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_creatorsocial.client import GraphStream, graph_timestamp, utc_now
 from tap_creatorsocial.error_policy import Action, classify
 from tap_creatorsocial.errors import GraphAPIError
-from tap_creatorsocial.streams.media import list_media_refs, window_start
+from tap_creatorsocial.streams.media import DEFAULT_LOOKBACK_DAYS, list_media_refs, run_now
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -47,16 +49,27 @@ TAG_FIELDS = (
 )
 
 
-def media_refs(stream: GraphStream, context: Context) -> list[MediaRef]:
-    """The account's media in this run's media window: from the index, or listed once if `media` did not run."""
-    tap = stream.tap
-    route = stream.route(context)
-    media_stream = tap.streams.get("media")
+#: Key in a `comments` partition's state: the newest media timestamp whose comments a finished run read. Comments
+#: have no time filter, so this is what tells the next run how far back it must go (see `CommentsStream`).
+COMMENTS_BOOKMARK = "media_bookmark"
 
-    def lister(_account_id: str) -> list[MediaRef]:
-        return list_media_refs(tap, route, window_start(media_stream or stream, context))
 
-    return tap.media_index.refs(route.account_id, lister)
+def comments_window(stream: GraphStream, context: Context) -> dt.datetime | None:
+    """Where the comments of an account must start: like `window_start`, but from the comments' own bookmark.
+
+    `media` may have advanced its bookmark in a run that was killed before `comments` read that account; starting
+    from the media window would then skip the older media's comments forever. None = every media.
+    """
+    bookmark = stream.get_context_state(context).get(COMMENTS_BOOKMARK)
+    floor = stream.config.get("start_date")
+    start = dt.datetime.fromisoformat(str(bookmark)) if bookmark else None
+    if start is not None:
+        lookback = int(stream.config.get("insights_lookback_days", DEFAULT_LOOKBACK_DAYS))
+        start = min(start, run_now(stream.tap) - dt.timedelta(days=lookback))
+    if floor:
+        floor_at = dt.datetime.fromisoformat(str(floor).replace("Z", "+00:00")).astimezone(dt.UTC)
+        start = max(start, floor_at) if start is not None else floor_at
+    return start
 
 
 class CommentsStream(GraphStream):
@@ -82,14 +95,24 @@ class CommentsStream(GraphStream):
         th.Property("extracted_at", th.DateTimeType, description="When this run read it (UTC)."),
     ).to_dict()
 
+    def account_media(self, context: Context) -> list[MediaRef]:
+        """The media whose comments this run reads: the run's media window, or further back when this stream's own
+        bookmark needs it (then `/media` is listed here, once)."""
+        route = self.route(context)
+        lister = partial(list_media_refs, self.tap, route)
+        return self.tap.media_index.covering(route.account_id, comments_window(self, context), lister)
+
     def request_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         route = self.route(context)
-        with_comments = [ref for ref in media_refs(self, context) if (ref.comments_count or 0) > 0]
+        refs = self.account_media(context)
+        with_comments = [ref for ref in refs if (ref.comments_count or 0) > 0]
         query = urlencode({"fields": COMMENTS_QUERY_FIELDS, "limit": COMMENTS_PAGE_LIMIT})
         urls = [f"{ref.id}/comments?{query}" for ref in with_comments]
         extracted_at = utc_now()
-        answers = self.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
+        answers = self.graph.get_many(
+            route.base_url, route.access_token, urls, batch=route.supports_batch, account_id=route.account_id
+        )
         for ref, answer in zip(with_comments, answers, strict=True):
             try:
                 if isinstance(answer, GraphAPIError):
@@ -99,6 +122,12 @@ class CommentsStream(GraphStream):
                 if classify(exc) is not Action.SKIP_OBJECT:
                     raise
                 self.logger.warning("Skipping comments of media %s: %s", ref.id, exc.message)
+        # Every comment of these media is out: remember how far this account's comments are complete.
+        state = self.get_context_state(context)
+        newest = max((ref.timestamp for ref in refs), default=None)
+        known = state.get(COMMENTS_BOOKMARK)
+        if newest is not None and (known is None or newest > dt.datetime.fromisoformat(str(known))):
+            state[COMMENTS_BOOKMARK] = newest.astimezone(dt.UTC).isoformat()
 
     def _media_comments(
         self, route: AccountRoute, media_id: str, first_page: dict[str, t.Any], extracted_at: str
@@ -107,7 +136,7 @@ class CommentsStream(GraphStream):
         pages: t.Iterable[dict[str, t.Any]] = [first_page]
         next_url = (first_page.get("paging") or {}).get("next")
         if next_url:
-            pages = [first_page, *self.graph.paginate(next_url, route.access_token)]
+            pages = [first_page, *self.graph.paginate(next_url, route.access_token, account_id=route.account_id)]
         for page in pages:
             for comment in page.get("data") or []:
                 yield self._row(comment, route.account_id, media_id, None, extracted_at)
@@ -115,7 +144,7 @@ class CommentsStream(GraphStream):
                 reply_pages: t.Iterable[dict[str, t.Any]] = [replies]
                 more = (replies.get("paging") or {}).get("next")
                 if more:
-                    reply_pages = [replies, *self.graph.paginate(more, route.access_token)]
+                    reply_pages = [replies, *self.graph.paginate(more, route.access_token, account_id=route.account_id)]
                 for reply_page in reply_pages:
                     for reply in reply_page.get("data") or []:
                         yield self._row(reply, route.account_id, media_id, str(comment["id"]), extracted_at)

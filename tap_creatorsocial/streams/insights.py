@@ -25,7 +25,7 @@ from tap_creatorsocial.catalog import (
 from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
 from tap_creatorsocial.error_policy import Action, classify, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError
-from tap_creatorsocial.streams.media import MediaStream, list_media_refs, run_now, window_start
+from tap_creatorsocial.streams.media import list_media_refs, run_now, window_start
 from tap_creatorsocial.streams.stories import list_story_refs
 
 if t.TYPE_CHECKING:
@@ -180,15 +180,12 @@ class InsightRowsStream(GraphStream, abc.ABC):
     def fetch(self, route: AccountRoute, calls: list[InsightCall]) -> list[t.Any | GraphAPIError]:
         """Each call's body or its error."""
         urls = [call.relative_url for call in calls]
-        return self.graph.get_many(route.base_url, route.access_token, urls, batch=route.supports_batch)
+        return self.graph.get_many(
+            route.base_url, route.access_token, urls, batch=route.supports_batch, account_id=route.account_id
+        )
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        if self.account_is_dead(context):
-            return
-        try:
-            yield from self._account_rows(context)
-        except GraphAPIError as exc:
-            self.handle_account_error(exc, context)
+    def account_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        return self._account_rows(context)
 
     def _account_rows(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         assert context is not None
@@ -297,20 +294,10 @@ class MediaInsightsStream(InsightRowsStream):
     ).to_dict()
 
     def object_refs(self, context: Context, route: AccountRoute) -> list[MediaRef]:
-        account_id = route.account_id
+        # The index holds what `media` read this run; if that window is shorter than this stream's bookmark needs
+        # (e.g. `media` was not selected on an earlier run), `/media` is listed here for the longer window.
         start = window_start(self, context)
-        media = self.tap.streams.get("media")
-        if isinstance(media, MediaStream) and account_id in media.window_starts:
-            covered_from = media.window_starts[account_id]
-            if covered_from is not None and (start is None or start < covered_from):
-                # `media` read a shorter window than this stream's bookmark needs (it was not selected on an
-                # earlier run): list the longer window here rather than miss media.
-                refs = list_media_refs(self.tap, route, start)
-            else:
-                refs = self.tap.media_index.refs(account_id, lambda _: [])
-        else:
-            refs = self.tap.media_index.refs(account_id, lambda _: list_media_refs(self.tap, route, start))
-        return [ref for ref in refs if start is None or ref.timestamp >= start]
+        return self.tap.media_index.covering(route.account_id, start, lambda s: list_media_refs(self.tap, route, s))
 
     def row_columns(self, ref: MediaRef) -> dict[str, t.Any]:
         return {"media_product_type": ref.media_product_type, "media_timestamp": ref.timestamp.isoformat()}

@@ -16,7 +16,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_creatorsocial.directory import AccountRoute
-    from tap_creatorsocial.errors import GraphAPIError
     from tap_creatorsocial.tap import TapCreatorSocial
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -93,7 +92,8 @@ def list_media_refs(tap: TapCreatorSocial, route: AccountRoute, start: dt.dateti
     graph = tap.graph
     params = {"fields": MEDIA_REF_FIELDS, "limit": tap.config.get("page_size", 100)}
     refs: list[MediaRef] = []
-    for page in graph.paginate(graph.url(route.base_url, f"{route.account_id}/media"), route.access_token, params):
+    url = graph.url(route.base_url, f"{route.account_id}/media")
+    for page in graph.paginate(url, route.access_token, params, account_id=route.account_id):
         batch = [media_ref(item, route.account_id) for item in page.get("data") or []]
         refs += [ref for ref in batch if start is None or ref.timestamp >= start]
         if start is not None and batch and batch[-1].timestamp < start:
@@ -158,11 +158,11 @@ class MediaStream(GraphStream):
         yield from super().get_records(context)
         if not self._failed:  # only a complete listing may stand in for `/media`
             self.window_starts[account_id] = self._window_start
-            self.tap.media_index.record(account_id, self._refs)
+            self.tap.media_index.record(account_id, self._refs, self._window_start)
 
-    def handle_account_error(self, exc: GraphAPIError, context: Context | None) -> None:
+    def account_incomplete(self, context: Context | None) -> None:
         self._failed = True
-        super().handle_account_error(exc, context)
+        super().account_incomplete(context)
 
     def get_new_paginator(self) -> GraphPaginator:
         def older_than_start(response: requests.Response) -> bool:

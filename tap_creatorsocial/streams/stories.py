@@ -14,7 +14,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_creatorsocial.directory import AccountRoute
-    from tap_creatorsocial.errors import GraphAPIError
     from tap_creatorsocial.tap import TapCreatorSocial
 
 STORY_FIELDS = (
@@ -39,7 +38,7 @@ def list_story_refs(tap: TapCreatorSocial, route: AccountRoute) -> list[MediaRef
     url = graph.url(route.base_url, f"{route.account_id}/stories")
     return [
         media_ref(item, route.account_id)
-        for page in graph.paginate(url, route.access_token, params)
+        for page in graph.paginate(url, route.access_token, params, account_id=route.account_id)
         for item in page.get("data") or []
     ]
 
@@ -91,9 +90,9 @@ class StoriesStream(GraphStream):
         if not self._failed:  # only a complete listing may stand in for `/stories`
             self.tap.story_index.record(str(context["account_id"]), self._refs)
 
-    def handle_account_error(self, exc: GraphAPIError, context: Context | None) -> None:
+    def account_incomplete(self, context: Context | None) -> None:
         self._failed = True
-        super().handle_account_error(exc, context)
+        super().account_incomplete(context)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row
