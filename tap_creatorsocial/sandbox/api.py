@@ -867,15 +867,21 @@ class GraphEmulator:
                 m for m in items if (since is None or m.timestamp >= since) and (until is None or m.timestamp < until)
             ]
         link = (f"{acct.id}/media", self._link_params(req, params, specs, nested))
+        return self._media_page(req, rec, items, specs, params, link, gap_seed=acct.id)
+
+    def _media_page(
+        self,
+        req: GraphRequest,
+        rec: TokenRecord,
+        items: list[Media],
+        specs: list[FieldSpec] | None,
+        params: Mapping[str, str],
+        link: tuple[str, dict[str, str]] | None,
+        gap_seed: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a media edge (`/media`, `/stories`, `/tags`): 25 by default, at most 100, read indirectly."""
         chunk, paging = self._paginate(
-            req,
-            items,
-            lambda m: m.id,
-            params,
-            default_limit=25,
-            max_limit=100,
-            link=link,
-            gap_seed=acct.id,
+            req, items, lambda m: m.id, params, default_limit=25, max_limit=100, link=link, gap_seed=gap_seed
         )
         data = [self._render_media(req, rec, m, specs or [FieldSpec("id")], indirect=True) for m in chunk]
         return self._listing(data, paging)
@@ -902,9 +908,7 @@ class GraphEmulator:
             (s for s in acct.stories if timedelta_ok(now - s.timestamp)), key=lambda s: s.timestamp, reverse=True
         )
         link = (f"{acct.id}/stories", self._link_params(req, params, specs, nested))
-        chunk, paging = self._paginate(req, live, lambda m: m.id, params, default_limit=25, max_limit=100, link=link)
-        data = [self._render_media(req, rec, m, specs or [FieldSpec("id")], indirect=True) for m in chunk]
-        return self._listing(data, paging)
+        return self._media_page(req, rec, live, specs, params, link)
 
     def _tags_edge(
         self,
@@ -917,11 +921,7 @@ class GraphEmulator:
         nested: bool,
     ) -> dict[str, Any]:
         # Documented quirk: /tags paging carries cursors only, never next/previous.
-        chunk, paging = self._paginate(
-            req, acct.tags, lambda m: m.id, params, default_limit=25, max_limit=100, link=None
-        )
-        data = [self._render_media(req, rec, m, specs or [FieldSpec("id")], indirect=True) for m in chunk]
-        return self._listing(data, paging)
+        return self._media_page(req, rec, acct.tags, specs, params, link=None)
 
     def _media(
         self, req: GraphRequest, rec: TokenRecord, media: Media, edge: str | None, specs: list[FieldSpec] | None
