@@ -43,10 +43,9 @@ from tap_creatorsocial.oauth.store import (
     assess,
     open_store,
 )
-from tap_creatorsocial.settings import CONFIG_SCHEMA
+from tap_creatorsocial.settings import CONFIG_SCHEMA, DEFAULT_URLS
 
 ENV_PREFIX = "TAP_CREATORSOCIAL_"
-DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
 
 
 class CLIError(Exception):

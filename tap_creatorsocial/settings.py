@@ -17,6 +17,8 @@ from singer_sdk import typing as th
 from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, SUPPORTED_VERSIONS, parse_api_version
 from tap_creatorsocial.sharding import SHARD_HINT, parse_shard
 
+# The two Graph hosts; with both at their defaults and `sandbox: true`, the sandbox runs in-process.
+DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
 SECRET_SETTINGS = frozenset({"access_token", "client_secret"})
 IG_USER_ID = re.compile(r"^[0-9]{5,20}$")
 

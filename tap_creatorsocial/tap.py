@@ -22,7 +22,7 @@ from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, parse_api_ve
 from tap_creatorsocial.directory import AccountDirectory, AccountSelectionError, Connection
 from tap_creatorsocial.graph import GraphClient
 from tap_creatorsocial.media_index import MediaIndex
-from tap_creatorsocial.settings import CONFIG_SCHEMA, config_errors
+from tap_creatorsocial.settings import CONFIG_SCHEMA, DEFAULT_URLS, config_errors
 from tap_creatorsocial.sharding import parse_shard
 from tap_creatorsocial.state_file import BadInputError, read_state_file
 
@@ -50,8 +50,6 @@ class RunOutcome:
 class ReconnectNeededError(Exception):
     """A connection's token died mid-run and `on_auth_error` is `fail`: the run stops (after recording it)."""
 
-
-DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
 
 STREAM_TYPES: list[type[Stream]] = [
     streams.AccountsStream,
