@@ -12,9 +12,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import backoff
@@ -29,6 +30,9 @@ from tap_creatorsocial.error_policy import (
 )
 from tap_creatorsocial.errors import GraphAPIError, decode_json, redact
 from tap_creatorsocial.throttle import AccountDeferred, RateLimiter
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 BATCH_LIMIT = 50  # items per batch request (graph-api.md §7a)
 
@@ -99,9 +103,11 @@ class GraphClient:
         max_retry_seconds: float = 300.0,
         retry_base_seconds: float = 1.0,
         max_rate_limit_wait: float = 600.0,
+        max_workers: int = 1,
         logger: logging.Logger | None = None,
     ) -> None:
         self.session = session
+        self.max_workers = max_workers
         self.api_version = api_version
         self.app_secret = app_secret
         self.timeout = timeout
@@ -231,13 +237,21 @@ class GraphClient:
         """Each relative URL's body or its error: batch requests where the host supports them, else one GET each."""
         if batch:
             return self.batch(base_url, token, relative_urls, account_id=account_id)
-        outcomes: list[Any | GraphAPIError] = []
-        for url in relative_urls:
+
+        def fetch(url: str) -> Any | GraphAPIError:
             try:
-                outcomes.append(self.get(self.url(base_url, url), token, account_id=account_id))
+                return self.get(self.url(base_url, url), token, account_id=account_id)
             except GraphAPIError as exc:
-                outcomes.append(exc)
-        return outcomes
+                return exc
+
+        return self._map(fetch, relative_urls)
+
+    def _map(self, fn: Callable[[T], R], items: list[T]) -> list[R]:
+        """`fn` over `items` in order, up to `max_workers` at once (each call is still paced by the limiter)."""
+        if self.max_workers <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            return list(pool.map(fn, items))
 
     def batch(
         self, base_url: str, token: str, relative_urls: list[str], *, account_id: str | None = None
@@ -252,33 +266,36 @@ class GraphClient:
         results: list[Any | GraphAPIError] = [None] * len(relative_urls)
         pending = list(range(len(relative_urls)))
         stalled = 0  # rounds in a row that settled no item: bounded by `max_tries`
+
+        def send_chunk(chunk: list[int]) -> list[int]:
+            """One batch request; the indexes of its items to send again."""
+            items = [
+                {"method": "GET", "relative_url": f"{self.api_version}/{relative_urls[i].lstrip('/')}"} for i in chunk
+            ]
+            request = requests.Request(
+                "POST",
+                base_url.rstrip("/") + "/",
+                data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
+            ).prepare()
+            response = self.send(request, token, api_calls=len(chunk), account_id=account_id)
+            again: list[int] = []
+            throttle_code: int | None = None
+            for index, answer in zip(chunk, response.json(), strict=True):
+                outcome = _batch_outcome(answer)
+                results[index] = outcome
+                if outcome is None or (isinstance(outcome, GraphAPIError) and classify(outcome) is Action.RETRY):
+                    again.append(index)
+                if isinstance(outcome, GraphAPIError) and outcome.code in THROTTLE_CODES:
+                    throttle_code = outcome.code
+            if throttle_code is not None:
+                # Once per response: its usage headers carry Meta's regain estimate for the account, and the
+                # next `send` waits for it (or defers the account past `max_rate_limit_wait`).
+                self.limiter.throttled(account_id, response.headers, throttle_code in APP_LEVEL_THROTTLE_CODES)
+            return again
+
         while pending:
-            retry: list[int] = []
-            for start in range(0, len(pending), BATCH_LIMIT):
-                chunk = pending[start : start + BATCH_LIMIT]
-                items = [
-                    {"method": "GET", "relative_url": f"{self.api_version}/{relative_urls[i].lstrip('/')}"}
-                    for i in chunk
-                ]
-                request = requests.Request(
-                    "POST",
-                    base_url.rstrip("/") + "/",
-                    data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
-                ).prepare()
-                response = self.send(request, token, api_calls=len(chunk), account_id=account_id)
-                throttle_code: int | None = None
-                for index, answer in zip(chunk, response.json(), strict=True):
-                    outcome = _batch_outcome(answer)
-                    results[index] = outcome
-                    if outcome is None or (isinstance(outcome, GraphAPIError) and classify(outcome) is Action.RETRY):
-                        retry.append(index)
-                    if isinstance(outcome, GraphAPIError) and outcome.code in THROTTLE_CODES:
-                        throttle_code = outcome.code
-                if throttle_code is not None:
-                    # Once per response: its usage headers carry Meta's regain estimate for the account, and the
-                    # next `send` waits for it (or defers the account past `max_rate_limit_wait`).
-                    app_level = throttle_code in APP_LEVEL_THROTTLE_CODES
-                    self.limiter.throttled(account_id, response.headers, app_level)
+            chunks = [pending[start : start + BATCH_LIMIT] for start in range(0, len(pending), BATCH_LIMIT)]
+            retry = sorted(i for again in self._map(send_chunk, chunks) for i in again)
             stalled = stalled + 1 if len(retry) == len(pending) else 0
             pending = retry
             if not pending or stalled >= self.max_tries:

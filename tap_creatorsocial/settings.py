@@ -202,6 +202,15 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "the account is deferred to the next run.",
     ),
     th.Property(
+        "max_workers",
+        th.IntegerType,
+        default=8,
+        title="Max workers",
+        description="Requests sent at once for one account's objects (insights, comments) where they cannot be "
+        "batched (Instagram Login) and batch requests in flight at once (Facebook Login). Throttling still paces "
+        "every request.",
+    ),
+    th.Property(
         "max_rate_limit_wait",
         th.NumberType,
         default=600,
@@ -259,6 +268,7 @@ _HINTS: dict[str, str] = {
     "max_retries": "use a whole number from 0 to 20, e.g. 5",
     "max_retry_seconds": "use a number of seconds from 0 to 3600, e.g. 300",
     "max_rate_limit_wait": "use a number of seconds from 0 to 86400, e.g. 600",
+    "max_workers": "use a whole number from 1 to 32, e.g. 8",
     "fail_on_skipped_accounts": "use true or false",
     "retry_base_seconds": "use a number of seconds from 0 to 60 (leave 1 in production)",
 }
@@ -270,6 +280,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "max_retries": (0, 20, True),
     "max_retry_seconds": (0, 3600, True),
     "max_rate_limit_wait": (0, 86400, True),
+    "max_workers": (1, 32, True),
     "retry_base_seconds": (0, 60, True),
 }
 

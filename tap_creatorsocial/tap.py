@@ -177,6 +177,7 @@ class TapCreatorSocial(Tap):
             max_retry_seconds=float(self.config.get("max_retry_seconds", 300)),
             retry_base_seconds=float(self.config.get("retry_base_seconds", 1)),
             max_rate_limit_wait=float(self.config.get("max_rate_limit_wait", 600)),
+            max_workers=int(self.config.get("max_workers", 8)),
             logger=self.logger,
         )
 
