@@ -231,9 +231,11 @@ class AccountInsightsStream(InsightsStream):
         th.Property("metric", th.StringType, required=True, description="Metric name, e.g. reach."),
         th.Property("metric_type", th.StringType, description="total_value or time_series, as requested."),
         th.Property("period", th.StringType, description="Always day."),
-        th.Property("breakdown", th.StringType, required=True, description="Breakdown dimension; empty for the total."),
         th.Property(
-            "breakdown_value", th.StringType, required=True, description="Dimension value; empty for the total."
+            "breakdown", th.StringType, required=True, description="Breakdown dimension; `total` on total rows."
+        ),
+        th.Property(
+            "breakdown_value", th.StringType, required=True, description="Dimension value; `total` on total rows."
         ),
         th.Property("value", th.IntegerType, description="The metric's value for the day."),
         th.Property("extracted_at", th.DateTimeType, description="When this run read the value (UTC)."),

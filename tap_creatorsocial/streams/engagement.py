@@ -19,7 +19,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_creatorsocial.client import GraphStream, graph_timestamp, utc_now
 from tap_creatorsocial.error_policy import Action, classify
 from tap_creatorsocial.errors import GraphAPIError
-from tap_creatorsocial.streams.media import DEFAULT_LOOKBACK_DAYS, list_media_refs, run_now
+from tap_creatorsocial.streams.media import DEFAULT_LOOKBACK_DAYS, MEDIA_FIELDS, list_media_refs, run_now
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -33,20 +33,8 @@ COMMENTS_QUERY_FIELDS = ",".join(
     [*COMMENT_FIELDS, f"replies.limit({COMMENTS_PAGE_LIMIT}){{{','.join(COMMENT_FIELDS)}}}"]
 )
 
-TAG_FIELDS = (
-    "id",
-    "caption",
-    "media_type",
-    "media_product_type",
-    "media_url",
-    "permalink",
-    "shortcode",
-    "thumbnail_url",
-    "timestamp",
-    "like_count",
-    "comments_count",
-    "username",
-)
+# Others' media: the media fields without the owner-only ones (graph-api.md §3f).
+TAG_FIELDS = tuple(f for f in MEDIA_FIELDS if f not in {"is_comment_enabled", "is_shared_to_feed"})
 
 
 #: Key in a `comments` partition's state: the newest media timestamp whose comments a finished run read. Comments

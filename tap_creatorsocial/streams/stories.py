@@ -8,7 +8,7 @@ from singer_sdk import typing as th
 
 from tap_creatorsocial.client import GraphStream, graph_timestamp, utc_now
 from tap_creatorsocial.media_index import MediaRef
-from tap_creatorsocial.streams.media import media_ref
+from tap_creatorsocial.streams.media import MEDIA_FIELDS, media_ref
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -16,17 +16,9 @@ if t.TYPE_CHECKING:
     from tap_creatorsocial.directory import AccountRoute
     from tap_creatorsocial.tap import TapCreatorSocial
 
-STORY_FIELDS = (
-    "id",
-    "caption",
-    "media_type",
-    "media_product_type",
-    "media_url",
-    "permalink",
-    "shortcode",
-    "thumbnail_url",
-    "timestamp",
-    "username",
+# Story media carry no like/comment counts (graph-api.md §3d); the rest are the media fields.
+STORY_FIELDS = tuple(
+    f for f in MEDIA_FIELDS if f not in {"like_count", "comments_count", "is_comment_enabled", "is_shared_to_feed"}
 )
 STORY_REF_FIELDS = "id,media_type,media_product_type,timestamp"
 
