@@ -23,7 +23,7 @@ test: $(STAMP)
 	bash scripts/test.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check tap_creatorsocial tests scripts
+	$(BIN)/ruff check tap_creatorsocial tests scripts benchmarks
 	$(BIN)/mypy tap_creatorsocial
 
 bench: $(STAMP) ; $(BIN)/python benchmarks/compare.py $(BENCH_ARGS)

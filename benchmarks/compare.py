@@ -72,6 +72,16 @@ COVERAGE_UNIT = {
     "online_followers": "(account, day, hour) values",
 }
 HEAD_TO_HEAD_STREAMS = [s for s in COMMON if "." not in s]
+# tap-creatorsocial settings that ask for the data tap-instagram asks for on the streams both cover: no breakdowns
+# (it reads none), no Facebook-share probes, and of the account metrics only those it still gets on the current API
+# version (daily/weekly/28-day `reach` and `follower_count`; its other user metrics were retired). The head-to-head
+# targets compare this run; a second run with the defaults (which read far more values) is shown beside it.
+SAME_DATA_AS_PEER: dict[str, Any] = {
+    "media_insight_breakdowns": False,
+    "facebook_share_metrics": False,
+    "account_insight_metrics": ["reach", "follower_count"],
+    "account_insight_breakdowns": [],
+}
 
 
 # ----------------------------------------------------------------------------------------------------------- helpers
@@ -131,6 +141,7 @@ class Run:
     coverage: dict[str, int]
     by_endpoint: dict[str, int]
     errors: list[str]
+    is_peer: bool = False  # tap-instagram: its records are keyed by its own stream names
 
     @property
     def total_records(self) -> int:
@@ -289,17 +300,24 @@ def ours_catalog(config: Path, streams: list[str] | None, workdir: Path) -> Path
 
 
 def run_ours(
-    box: Sandbox, name: str, workdir: Path, *, account_ids: list[str] | None = None, streams: list[str] | None = None
+    box: Sandbox,
+    name: str,
+    workdir: Path,
+    *,
+    account_ids: list[str] | None = None,
+    streams: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Run:
-    """Run tap-creatorsocial against the sandbox (optionally some accounts / streams) and measure it."""
+    """Run tap-creatorsocial against the sandbox (optionally some accounts / streams / settings) and measure it."""
     config: dict[str, Any] = {
         "sandbox": True,
         "graph_api_url": box.urls["graph_api_url"],
         "instagram_api_url": box.urls["instagram_api_url"],
+        **(settings or {}),
     }
     if account_ids:
         config["account_ids"] = account_ids
-    cfg = workdir / f"{name}.config.json"
+    cfg = workdir / f"{re.sub(r'[^a-z0-9]+', '-', name)}.config.json"
     cfg.write_text(json.dumps(config))
     cmd = [str(BIN / "tap-creatorsocial"), "--config", str(cfg)]
     catalog = ours_catalog(cfg, streams, workdir)
@@ -361,15 +379,47 @@ def run_peer(box: Sandbox, name: str, workdir: Path, token: str, account_ids: li
     if skipped:
         errors.insert(0, f"{skipped} partition(s) skipped on 4xx / pagination loop (compat mode)")
     return Run(name, wall, code, rss, stats["http_requests"], stats["api_calls"], records, coverage,
-               stats["by_endpoint"], errors)  # fmt: skip
+               stats["by_endpoint"], errors, is_peer=True)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- minimum HTTP requests
 
 
+def account_insight_calls(days: dict[str, dict[str, Any]], settings: dict[str, Any]) -> int:
+    """Fewest ``/{ig-user-id}/insights`` calls (``period=day``) for one account's daily values, per Meta's rules
+    (the sandbox's model of them, not the tap's catalog).
+
+    A ``total_value`` metric gives one number per since/until window, so each day with such a value costs a call;
+    each breakdown is its own call per day with data; a metric Meta also serves as ``time_series`` costs one call per
+    30 days, unless a daily ``total_value`` call is made anyway (then it rides along).
+    """
+    from tap_creatorsocial.sandbox import rules
+
+    wanted = settings.get("account_insight_metrics")
+    valid = set(rules.user_metric_enum(rules.DEFAULT_VERSION, dt.datetime.now(dt.UTC)))
+    metrics = {m for m in (wanted or valid) if m in valid and rules.USER_METRICS[m].source == "daily"}
+    series_ok = {m for m in metrics if "time_series" in rules.USER_METRICS[m].metric_types}
+    total_only = metrics - series_ok
+    series_only = {m for m in series_ok if "total_value" not in rules.USER_METRICS[m].metric_types}
+    breakdowns = settings.get("account_insight_breakdowns")
+    if breakdowns is None:
+        breakdowns = sorted({b for m in metrics for b in rules.USER_METRICS[m].breakdowns})
+
+    daily = [day for day, values in days.items() if total_only & values.keys()]
+    calls = len(daily)
+    for b in breakdowns:
+        with_b = {m for m in metrics if b in rules.USER_METRICS[m].breakdowns}
+        calls += sum(1 for values in days.values() if with_b & values.keys())
+    for group in (series_only, series_ok - series_only if not daily else set()):
+        n = sum(1 for values in days.values() if group & values.keys())
+        calls += math.ceil(n / 30)
+    return calls
+
+
 def minimum_requests(truth: dict[str, Any], connections: list[dict[str, str]], account_ids: set[str],
-                     streams: set[str]) -> dict[str, int]:  # fmt: skip
-    """The fewest HTTP requests the API allows to read ``streams`` of ``account_ids`` (sandbox truth, v25).
+                     streams: set[str], settings: dict[str, Any] | None = None) -> dict[str, int]:  # fmt: skip
+    """The fewest HTTP requests the API allows to read ``streams`` of ``account_ids`` with the tap's ``settings``
+    (sandbox truth, v25).
 
     ``minimum = discovery + pages + sum over Facebook-Login objects / 50 (rounded up) + Instagram-Login objects``
 
@@ -379,13 +429,14 @@ def minimum_requests(truth: dict[str, Any], connections: list[dict[str, str]], a
       ``ceil(tags/100)`` (at least 1), and each further ``/comments`` page (``ceil(top-level/50) - 1`` per media);
     * objects (one API call each; batchable 50 per request on graph.facebook.com, one request each on
       graph.instagram.com where batch is not available): FB-Login profiles (IG ``/me`` already is the profile), one
-      insights call per media / live story plus one per breakdown with data (no call for AD media: no metric is valid),
-      one ``total_value`` call per account day with data plus one ``time_series`` call per 30 days of
-      ``follower_count``, one ``online_followers`` call, one call per (demographic metric, timeframe, breakdown)
-      with data, one first ``/comments`` page per media with comments.
+      insights call per media / live story plus, with ``media_insight_breakdowns`` (default on), one per breakdown
+      with data (no call for AD media: no metric is valid), account insights per ``account_insight_calls``, one
+      ``online_followers`` call, one call per (demographic metric, timeframe, breakdown) with data, one first
+      ``/comments`` page per media with comments.
 
     It is a lower bound: calls that only return "no data" (e.g. stories with too few viewers) are not counted.
     """
+    settings = settings or {}
     accounts = [a for a in truth["accounts"] if a["id"] in account_ids]
     by_login: dict[str, list[str]] = defaultdict(list)
     for acct in truth["accounts"]:  # dataset order, as the sandbox assigns its empty-page accounts
@@ -416,9 +467,7 @@ def minimum_requests(truth: dict[str, Any], connections: list[dict[str, str]], a
         if "accounts" in streams and login == "facebook":
             objects[login] += 1
         if "account_insights" in streams:
-            days = truth["account_insights"].get(aid, {})
-            follower_days = sum(1 for v in days.values() if "follower_count" in v)
-            objects[login] += len(days) + math.ceil(follower_days / 30)
+            objects[login] += account_insight_calls(truth["account_insights"].get(aid, {}), settings)
         if "online_followers" in streams and truth["online_followers"].get(aid):
             objects[login] += 1
         if "audience" in streams:
@@ -429,20 +478,22 @@ def minimum_requests(truth: dict[str, Any], connections: list[dict[str, str]], a
     owner.update({s["id"]: s["account_id"] for s in truth["stories"]})
     story_ids = {s["id"] for s in truth["stories"]}
     ad_media = {m["id"] for m in truth["media"] if m.get("media_product_type") == "AD"}
+    with_breakdowns = settings.get("media_insight_breakdowns", True)
     for mid, aid in owner.items():
         if aid not in per_account or mid in ad_media:
             continue
         wanted = "story_insights" if mid in story_ids else "media_insights"
         if wanted in streams:
-            objects[logins[aid]] += 1 + len(truth["media_insight_breakdowns"].get(mid, {}))
+            breakdown_calls = len(truth["media_insight_breakdowns"].get(mid, {})) if with_breakdowns else 0
+            objects[logins[aid]] += 1 + breakdown_calls
     if "comments" in streams:
         top_level: Counter[str] = Counter()
         for c in truth["comments"]:
             if c["account_id"] in per_account and not c.get("parent_id"):
                 top_level[c["media_id"]] += 1
-        for mid, n in top_level.items():
+        for mid, count in top_level.items():
             objects[logins[owner[mid]]] += 1
-            pages += math.ceil(n / COMMENT_PAGE) - 1
+            pages += math.ceil(count / COMMENT_PAGE) - 1
 
     used = {logins[a] for a in per_account}
     discovery = sum(1 for c in connections if c["provider"] in used)
@@ -499,11 +550,11 @@ def markdown_runs(runs: list[Run]) -> str:
     return "\n".join(rows)
 
 
-def markdown_streams(ours: Run, peers: list[Run]) -> str:
-    """Per common stream: records (raw rows) and coverage, ours vs each peer run."""
-    head = "| Stream (ours ← theirs) | Coverage unit | ours rows | ours cov. |"
+def markdown_streams(ours: Run, others: list[Run]) -> str:
+    """Per common stream: records (raw rows) and coverage, ours vs each other run."""
+    head = f"| Stream (ours ← theirs) | Coverage unit | {ours.name} rows | {ours.name} cov. |"
     sep = "|---|---|---:|---:|"
-    for p in peers:
+    for p in others:
         head += f" {p.name} rows | {p.name} cov. |"
         sep += "---:|---:|"
     rows = [head, sep]
@@ -511,8 +562,9 @@ def markdown_streams(ours: Run, peers: list[Run]) -> str:
         line = f"| {ours_name} ← {', '.join(theirs)} | {COVERAGE_UNIT[ours_name]} | "
         rows_ours = ours.records.get(ours_name, 0) if "." not in ours_name else "—"
         line += f"{rows_ours} | {ours.coverage.get(ours_name, 0)} |"
-        for p in peers:
-            line += f" {sum(p.records.get(t, 0) for t in theirs)} | {p.coverage.get(ours_name, 0)} |"
+        for p in others:
+            n = sum(p.records.get(t, 0) for t in theirs) if p.is_peer else p.records.get(ours_name, "—")
+            line += f" {n} | {p.coverage.get(ours_name, 0)} |"
         rows.append(line)
     return "\n".join(rows)
 
@@ -557,19 +609,28 @@ def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             print(f"running {name} ...", flush=True)
             peers.append(run_peer(box, name, workdir, fb_token, fb_ids, compat=compat))
             print(f"  {peers[-1].wall_s:.1f} s, {peers[-1].http_requests} requests, exit {peers[-1].exit_code}")
-        print("running tap-creatorsocial (head-to-head) ...", flush=True)
-        h2h = run_ours(box, "tap-creatorsocial", workdir, account_ids=fb_ids, streams=HEAD_TO_HEAD_STREAMS)
-        print("running tap-creatorsocial (all accounts, all streams) ...", flush=True)
+        print("running tap-creatorsocial (head-to-head, same data as tap-instagram) ...", flush=True)
+        h2h = run_ours(box, "tap-creatorsocial (same data)", workdir, account_ids=fb_ids,
+                       streams=HEAD_TO_HEAD_STREAMS, settings=SAME_DATA_AS_PEER)  # fmt: skip
+        print("running tap-creatorsocial (head-to-head, default settings) ...", flush=True)
+        h2h_default = run_ours(box, "tap-creatorsocial (defaults)", workdir, account_ids=fb_ids,
+                               streams=HEAD_TO_HEAD_STREAMS)  # fmt: skip
+        print("running tap-creatorsocial (all accounts, all streams, default settings) ...", flush=True)
         full = run_ours(box, "tap-creatorsocial (full)", workdir)
         all_streams = set(full.records) - {"connections"}
-        min_h2h = minimum_requests(truth, connections, set(fb_ids), set(HEAD_TO_HEAD_STREAMS))
-        min_full = minimum_requests(truth, connections, {a["id"] for a in truth["accounts"]}, all_streams)
+        fb_set = set(fb_ids)
+        minimums = {
+            "head_to_head": minimum_requests(truth, connections, fb_set, set(HEAD_TO_HEAD_STREAMS), SAME_DATA_AS_PEER),
+            "head_to_head_defaults": minimum_requests(truth, connections, fb_set, set(HEAD_TO_HEAD_STREAMS)),
+            "full": minimum_requests(truth, connections, {a["id"] for a in truth["accounts"]}, all_streams),
+        }
 
-    runs = [*peers, h2h, full]
+    runs = [*peers, h2h, h2h_default, full]
     print("\n### Runs\n")
     print(markdown_runs(runs))
+    print(f"\n'same data' settings: {json.dumps(SAME_DATA_AS_PEER)}")
     print("\n### Streams both cover (head-to-head, Facebook-Login accounts)\n")
-    print(markdown_streams(h2h, peers))
+    print(markdown_streams(h2h, [h2h_default, *peers]))
     print("\nRows differ in shape: tap-instagram writes one row per (object, metric, value) and none per breakdown;")
     print("tap-creatorsocial writes tidy rows per (object, metric, breakdown value). Coverage counts objects instead.")
     print("\n### tap-creatorsocial full run, records per stream\n")
@@ -579,8 +640,8 @@ def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             print(f"\n{p.name} errors (exit {p.exit_code}):")
             for e in p.errors:
                 print(f"  - {e}")
-    if full.exit_code or h2h.exit_code:
-        print("\ntap-creatorsocial errors:", *(h2h.errors + full.errors), sep="\n  - ")
+    if full.exit_code or h2h.exit_code or h2h_default.exit_code:
+        print("\ntap-creatorsocial errors:", *(h2h.errors + h2h_default.errors + full.errors), sep="\n  - ")
 
     print("\n### Targets\n")
     targets: list[dict[str, Any]] = []
@@ -603,7 +664,15 @@ def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         short = [k for k in COMMON if h2h.coverage.get(k, 0) < ref.coverage.get(k, 0)]
         target(targets, f"coverage >= {ref.name} on every common stream", not short,
                "; ".join(f"{k} {h2h.coverage.get(k, 0)} vs {ref.coverage.get(k, 0)}" for k in COMMON))  # fmt: skip
-    for label, run, minimum in (("head-to-head", h2h, min_h2h), ("full", full, min_full)):
+        d_calls = ratio(h2h_default.api_calls, ref.api_calls)
+        print(f"  [info] default settings, same streams (every breakdown, every current account metric per day): "
+              f"{h2h_default.api_calls} API calls = {fmt_ratio(d_calls)} of {ref.name}, "
+              f"{h2h_default.http_requests} HTTP requests, {h2h_default.wall_s:.1f} s, "
+              f"{h2h_default.total_records} records vs {h2h.total_records} with the 'same data' settings")  # fmt: skip
+    runs_vs_minimum = (("head-to-head", h2h, minimums["head_to_head"]),
+                       ("head-to-head, defaults", h2h_default, minimums["head_to_head_defaults"]),
+                       ("full", full, minimums["full"]))  # fmt: skip
+    for label, run, minimum in runs_vs_minimum:
         r_min = ratio(run.http_requests, minimum["total"])
         target(targets, f"HTTP requests <= 1.5x API minimum ({label})", r_min is not None and r_min <= 1.5,
                f"{run.http_requests} vs minimum {minimum['total']} = {fmt_ratio(r_min)} "
@@ -612,9 +681,10 @@ def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     result.update({
         "runs": [dataclasses.asdict(r) for r in runs],
-        "minimum_requests": {"head_to_head": min_h2h, "full": min_full},
+        "same_data_settings": SAME_DATA_AS_PEER,
+        "minimum_requests": minimums,
         "targets": targets,
-        "markdown": {"runs": markdown_runs(runs), "streams": markdown_streams(h2h, peers)},
+        "markdown": {"runs": markdown_runs(runs), "streams": markdown_streams(h2h, [h2h_default, *peers])},
     })  # fmt: skip
     return result
 

@@ -11,6 +11,7 @@ from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+from tap_creatorsocial.account_pool import AccountPool
 from tap_creatorsocial.directory import reconnect_reason
 from tap_creatorsocial.error_policy import Action, classify, missing_scope
 from tap_creatorsocial.errors import GraphAPIError
@@ -67,6 +68,10 @@ class GraphStream(RESTStream[t.Any]):
     #: path under the account, formatted with the context, e.g. "{account_id}/media"
     path = "{account_id}"
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool: AccountPool[dict[str, t.Any]] | None = None
+
     @property
     def tap(self) -> TapCreatorSocial:
         return t.cast("TapCreatorSocial", self._tap)
@@ -112,27 +117,70 @@ class GraphStream(RESTStream[t.Any]):
             row["account_id"] = str(context["account_id"])
         return row
 
-    def account_is_dead(self, context: Context | None) -> bool:
-        """Nothing to read: the account's login died earlier in this run (skip it without calling Meta), or no
-        account is left at all (singer-sdk then syncs once without a context)."""
-        return context is None or self.directory.is_dead(str(context["account_id"]))
+    def account_is_dead(self, context: Context) -> bool:
+        """Nothing to read: the account's login died earlier in this run, or it was deferred (no call to Meta)."""
+        return self.directory.is_dead(str(context["account_id"]))
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Records of one account; an account-level failure skips that account and the run goes on."""
-        if self.account_is_dead(context):
+        """Records of one account; an account-level failure skips that account and the run goes on.
+
+        Runs on the writer thread: the account's records may have been read ahead by the stream's account pool,
+        and its failure (raised where its reading stopped) is handled here, as are state changes.
+        """
+        if context is None:
             return
+        account_id = str(context["account_id"])
         try:
-            yield from self.account_records(context)
+            yield from self._records_in_order(account_id)
+            self.account_done(context)
         except AccountDeferred as exc:
             self.account_incomplete(context)
             self.directory.defer(exc.account_id, str(exc))
         except GraphAPIError as exc:
             self.account_incomplete(context)
             self.handle_account_error(exc, context)
+        except BaseException:  # the run (or singer-sdk's record limit) stops this stream: stop reading ahead
+            self._close_pool()
+            raise
+
+    def _records_in_order(self, account_id: str) -> t.Iterator[dict[str, t.Any]]:
+        """The account's records: read ahead on the stream's account pool (up to `max_workers` accounts at once)
+        when several accounts are left, else read here."""
+        pool = self._pool
+        if pool is None or account_id not in pool:
+            self._close_pool()
+            left = self.directory.account_ids()
+            ahead = left[left.index(account_id) :] if account_id in left else []
+            if self.graph.max_workers > 1 and len(ahead) > 1:
+                for other in ahead[1:]:  # what singer-sdk does at each partition's start, before it is read
+                    self._write_starting_replication_value({"account_id": other})
+                pool = self._pool = AccountPool(ahead, self._read_account, workers=self.graph.max_workers)
+        if pool is not None and account_id in pool:
+            return pool.records(account_id)
+        return iter(self._read_account(account_id))
+
+    def _read_account(self, account_id: str) -> t.Iterable[dict[str, t.Any]]:
+        """One account's records, read on a pool worker (or the writer thread); nothing here touches state."""
+        context = {"account_id": account_id}
+        if self.account_is_dead(context):  # its login died or it was deferred earlier in the run: no call
+            return []
+        return self.account_records(context)
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def account_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """The account's records (singer-sdk's request/paginate loop unless a stream reads differently)."""
+        """The account's records (singer-sdk's request/paginate loop unless a stream reads differently).
+
+        May run on a pool worker thread, several accounts at once: it must not change the stream's state (do that
+        in `account_done`, which runs on the writer thread once the account's records are all written).
+        """
         return super().get_records(context)
+
+    def account_done(self, context: Context) -> None:
+        """Every record of the account was written (writer thread): record what the account's state should say."""
 
     def account_incomplete(self, context: Context | None) -> None:
         """The account stopped part-way: forget the bookmark progress its records made, so the state never claims

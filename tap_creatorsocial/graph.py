@@ -108,6 +108,9 @@ class GraphClient:
     ) -> None:
         self.session = session
         self.max_workers = max_workers
+        #: tokens Meta rejected this run (190/102) and its answer: accounts read at once share a login's token, and
+        #: once one of them learns it is dead the others must not call with it again
+        self._rejected_tokens: dict[str, GraphAPIError] = {}
         self.api_version = api_version
         self.app_secret = app_secret
         self.timeout = timeout
@@ -156,6 +159,8 @@ class GraphClient:
         log_path = redact(urlsplit(request.url or "").path)
 
         def attempt() -> requests.Response:
+            if token in self._rejected_tokens:  # another account of this login just got a 190: no call with it
+                raise self._rejected_tokens[token]
             self.limiter.before_call(account_id)  # look-ahead pacing and throttle waits; may raise AccountDeferred
             response = self.session.send(self.authorize(request.copy(), token), timeout=self.timeout)
             self.stats.add(api_calls)
@@ -165,7 +170,10 @@ class GraphClient:
                 self.limiter.succeeded(account_id)
                 return response
             error = GraphAPIError.from_response(response)
-            if classify(error) is not Action.RETRY:
+            action = classify(error)
+            if action is Action.RECONNECT:
+                self._rejected_tokens.setdefault(token, error)
+            if action is not Action.RETRY:
                 raise error
             if error.code in THROTTLE_CODES:
                 # the wait happens in `before_call` of the next try; past `max_rate_limit_wait`, AccountDeferred

@@ -14,6 +14,12 @@ from typing import Any
 from jsonschema import Draft7Validator
 from singer_sdk import typing as th
 
+from tap_creatorsocial.catalog.metrics import (
+    ACCOUNT_METRICS,
+    ALL_ACCOUNT_BREAKDOWNS,
+    ALL_ACCOUNT_METRIC_NAMES,
+    MEDIA_METRICS,
+)
 from tap_creatorsocial.catalog.versions import DEFAULT_API_VERSION, SUPPORTED_VERSIONS, parse_api_version
 from tap_creatorsocial.sharding import SHARD_HINT, parse_shard
 
@@ -21,6 +27,11 @@ from tap_creatorsocial.sharding import SHARD_HINT, parse_shard
 DEFAULT_URLS = {"graph_api_url": "https://graph.facebook.com", "instagram_api_url": "https://graph.instagram.com"}
 SECRET_SETTINGS = frozenset({"access_token", "client_secret"})
 IG_USER_ID = re.compile(r"^[0-9]{5,20}$")
+_CURRENT_ACCOUNT_METRICS = ", ".join(m.name for m in ACCOUNT_METRICS if not m.retired)
+_BREAKDOWN_METRICS = " and ".join(
+    f"`{m.name}` by `{m.breakdown}` ({', '.join(sorted(m.product_types))})" for m in MEDIA_METRICS if m.breakdown
+)
+_SHARE_METRICS = " and ".join(f"`{m.name}`" for m in MEDIA_METRICS if m.needs_facebook_share)
 
 CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
@@ -172,6 +183,45 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "again, because Meta revises recent days (data can be 48 h late). 0 = only new days.",
     ),
     th.Property(
+        "media_insight_breakdowns",
+        th.BooleanType,
+        default=True,
+        title="Media insight breakdowns",
+        description=f"Read {_BREAKDOWN_METRICS}. Meta refuses a breakdown on any other metric, so each costs one "
+        "more `/{media-id}/insights` API call per object: 2 calls per FEED media and 3 per story instead of 1. "
+        "false: no breakdown calls; both metrics still arrive as totals in the object's main call.",
+    ),
+    th.Property(
+        "facebook_share_metrics",
+        th.BooleanType,
+        default=False,
+        title="Facebook share metrics",
+        description=f"Also request {_SHARE_METRICS}. Meta refuses them for media not shared to Facebook (and a "
+        "refusal fails the whole call), and says nowhere which media were shared, so each is probed in its own call, "
+        "shared or not: 1 extra API call per FEED media and story, 2 per reel. Off by default: with Facebook Login, "
+        "`total_views` already includes cross-posted views in aggregate.",
+    ),
+    th.Property(
+        "account_insight_metrics",
+        th.ArrayType(th.StringType),
+        title="Account insight metrics",
+        description='Daily metrics the `account_insights` stream requests, e.g. `["reach", "follower_count"]` '
+        "(not `audience` or `online_followers`). Default: every metric the tap requests on `api_version`. A metric "
+        "not served on that version is skipped with a warning. Cost: metrics Meta serves only as `total_value` "
+        "(views, likes, …) need a one-day call per account per day; when none is selected, the rest (reach, "
+        "follower_count) come as `time_series` over 30-day windows: about 3 calls per account for 90 days "
+        f"instead of 90+. Known: {_CURRENT_ACCOUNT_METRICS}.",
+    ),
+    th.Property(
+        "account_insight_breakdowns",
+        th.ArrayType(th.StringType),
+        title="Account insight breakdowns",
+        description=f"Breakdowns of `account_insights` to read ({', '.join(ALL_ACCOUNT_BREAKDOWNS)}). Meta serves "
+        "a breakdown only as a one-day `total_value`, so each costs one API call per account per day, with the "
+        "selected metrics that support it. Default: every breakdown the selected metrics support; `[]` = none "
+        "(totals only).",
+    ),
+    th.Property(
         "request_timeout",
         th.NumberType,
         default=60,
@@ -206,9 +256,10 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         th.IntegerType,
         default=8,
         title="Max workers",
-        description="Requests sent at once for one account's objects (insights, comments) where they cannot be "
-        "batched (Instagram Login) and batch requests in flight at once (Facebook Login). Throttling still paces "
-        "every request.",
+        description="Accounts read at once (each stream's accounts run on this many worker threads; one thread "
+        "writes the Singer messages and state, in account order), and requests in flight at once for one account's "
+        "objects: batch requests (Facebook Login) or single calls where batch is not available (Instagram Login). "
+        "1 reads one account and one request at a time. Throttling still paces every request.",
     ),
     th.Property(
         "max_rate_limit_wait",
@@ -263,6 +314,12 @@ _HINTS: dict[str, str] = {
     "page_size": "use an integer from 1 to 100",
     "account_insights_lookback_days": "use a whole number of days from 0 to 30, e.g. 3",
     "insights_lookback_days": "use a whole number of days from 0 to 730, e.g. 30",
+    "media_insight_breakdowns": "use true or false",
+    "facebook_share_metrics": "use true or false",
+    "account_insight_metrics": 'give a list of metric names, e.g. ["reach", "follower_count"], or leave it unset '
+    "for every metric",
+    "account_insight_breakdowns": f"give a list of breakdowns from {', '.join(ALL_ACCOUNT_BREAKDOWNS)}, [] for "
+    "none, or leave it unset for every supported one",
     "request_timeout": "use a number of seconds above 0 and at most 600, e.g. 60",
     "connect_timeout": "use a number of seconds above 0 and at most 120, e.g. 10",
     "max_retries": "use a whole number from 0 to 20, e.g. 5",
@@ -335,7 +392,34 @@ def config_errors(config: Mapping[str, Any]) -> list[str]:
         value = config.get(name)
         if value is not None and not ((low <= value if low_ok else low < value) and value <= high):
             errors.append(f"Setting `{name}` is {value}. Fix: {_HINTS[name]}.")
+    errors.extend(_insight_selection_errors(config))
     errors.extend(_credential_errors(config))
+    return errors
+
+
+def _insight_selection_errors(config: Mapping[str, Any]) -> list[str]:
+    """`account_insight_metrics` / `account_insight_breakdowns` name things the metric catalog knows."""
+    errors = []
+    metrics = config.get("account_insight_metrics")
+    if metrics is not None:
+        unknown = [m for m in dict.fromkeys(metrics) if m not in ALL_ACCOUNT_METRIC_NAMES]
+        if unknown:
+            errors.append(
+                f"Setting `account_insight_metrics` has unknown metric(s) {', '.join(map(repr, unknown))}. "
+                f"Fix: use names from {', '.join(ALL_ACCOUNT_METRIC_NAMES)}, or leave it unset for every metric."
+            )
+        elif not metrics:
+            errors.append(
+                "Setting `account_insight_metrics` is empty, so `account_insights` would request nothing. Fix: leave "
+                "it unset for every metric, list metric names, or deselect the `account_insights` stream."
+            )
+    breakdowns = config.get("account_insight_breakdowns")
+    unknown = [b for b in dict.fromkeys(breakdowns or []) if b not in ALL_ACCOUNT_BREAKDOWNS]
+    if unknown:
+        errors.append(
+            f"Setting `account_insight_breakdowns` has unknown breakdown(s) {', '.join(map(repr, unknown))}. "
+            f"Fix: {_HINTS['account_insight_breakdowns']}."
+        )
     return errors
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from scripts.check_duckdb import expected_counts
+from scripts.check_duckdb import expected_counts, requested_truth
 from tap_creatorsocial.sandbox import GraphEmulator
 from tap_creatorsocial.sandbox.truth import build_truth
 from tap_creatorsocial.tap import STREAM_TYPES, RunOutcome, TapCreatorSocial
@@ -141,7 +141,7 @@ def injected(status: int, body: bytes) -> Counter[str]:
 def truth() -> dict[str, Any]:
     emu = make_tap({"sandbox": True, "sandbox_options": DATASET})[0].sandbox_emulator
     assert emu is not None
-    return build_truth(emu.dataset, 25)
+    return requested_truth(build_truth(emu.dataset, 25))  # what the tap extracts with its default settings
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tap_creatorsocial.catalog import (
+    ALL_ACCOUNT_BREAKDOWNS,
     ALL_ACCOUNT_METRIC_NAMES,
     ALL_AUDIENCE_METRIC_NAMES,
     ALL_MEDIA_METRIC_NAMES,
@@ -30,6 +31,8 @@ from tap_creatorsocial.catalog import (
     media_metrics_for,
     parse_api_version,
     serving_version,
+    unavailable_account_metrics,
+    unused_account_breakdowns,
 )
 
 # ---- facts from the reference, transcribed independently -----------------------------------------------------------
@@ -112,6 +115,7 @@ DOC_ACCOUNT_BREAKDOWNS = {
     "follows_and_unfollows": {"follow_type"},
 }
 TIME_SERIES_ONLY = {"follower_count"}
+ALSO_TIME_SERIES = {"reach"}  # "total_value, time_series" in the §4b table
 RETIRED_ACCOUNT = {
     "impressions",
     "profile_views",
@@ -294,6 +298,20 @@ def test_facebook_share_metrics_off_by_default_and_isolated_when_asked() -> None
         assert ([name], None) in calls  # an error for an unshared reel must not take other metrics down
 
 
+def test_without_breakdowns_every_object_is_one_call_with_the_same_metrics() -> None:
+    for version, (product, media), login, created in itertools.product(VERSIONS, MEDIA_KINDS, LOGINS, CREATED):
+        with_breakdowns = insight_requests(product, media, version, login, created)
+        lean = insight_requests(product, media, version, login, created, breakdowns=False)
+        assert len(lean) == 1, (version, product, media)
+        assert lean[0][1] is None
+        assert sorted(lean[0][0]) == sorted(m for metrics, _ in with_breakdowns for m in metrics)
+    story = insight_requests("STORY", "IMAGE", 25, "instagram", breakdowns=False)[0][0]
+    assert {"navigation", "profile_activity"} <= set(story)
+    # Facebook-share metrics still go alone when asked for: a refusal must not take the totals down
+    calls = insight_requests("REELS", "VIDEO", 25, "facebook", breakdowns=False, include_non_default=True)
+    assert sorted(calls[1:]) == [(["crossposted_views"], None), (["facebook_views"], None)]
+
+
 def test_ad_and_carousel_children_have_no_insights() -> None:
     for version, login in itertools.product(VERSIONS, LOGINS):
         assert insight_requests("AD", "VIDEO", version, login) == []
@@ -372,6 +390,58 @@ def test_small_accounts_skip_follower_gated_metrics() -> None:
     assert "follower_count" not in names
     assert "follows_and_unfollows" not in names
     assert "reach" in names
+
+
+def test_only_time_series_metrics_skip_the_daily_call() -> None:
+    # reach and follower_count both have a time series: no one-day total_value call at all
+    assert account_insight_requests(25, metrics=["follower_count", "reach"], breakdowns=[]) == [
+        (["reach", "follower_count"], "time_series", None)
+    ]
+    # a total_value-only metric makes the one-day call; reach joins it, follower_count cannot (§4b)
+    assert account_insight_requests(25, metrics=["reach", "likes", "follower_count"], breakdowns=[]) == [
+        (["reach", "likes"], "total_value", None),
+        (["follower_count"], "time_series", None),
+    ]
+    for names in itertools.chain.from_iterable(
+        itertools.combinations(DOC_ACCOUNT_BREAKDOWNS.keys() | TIME_SERIES_ONLY, n) for n in (1, 2)
+    ):
+        calls = account_insight_requests(25, metrics=names)
+        daily = any(mt == "total_value" and bd is None for _, mt, bd in calls)
+        assert daily == bool(set(names) - TIME_SERIES_ONLY - ALSO_TIME_SERIES), names
+        for metrics, metric_type, breakdown in calls:
+            assert set(metrics) <= set(names)
+            if metric_type == "time_series":
+                assert breakdown is None
+                assert set(metrics) <= TIME_SERIES_ONLY | ALSO_TIME_SERIES
+            elif breakdown is not None:
+                assert all(breakdown in DOC_ACCOUNT_BREAKDOWNS[m] for m in metrics)
+
+
+def test_breakdown_selection() -> None:
+    assert set(ALL_ACCOUNT_BREAKDOWNS) == {"media_product_type", "follow_type", "contact_button_type"}
+    none = account_insight_requests(25, breakdowns=[])
+    assert [bd for _, _, bd in none] == [None, None]  # the daily total_value call and follower_count's series
+    only = account_insight_requests(25, breakdowns=["follow_type"])
+    assert {bd: set(m) for m, _, bd in only if bd} == {"follow_type": {"reach", "views", "follows_and_unfollows"}}
+    assert account_insight_requests(25, breakdowns=None) == account_insight_requests(25)
+    # a breakdown no selected metric supports makes no call (the stream warns)
+    assert account_insight_requests(25, metrics=["likes"], breakdowns=["contact_button_type"]) == [
+        (["likes"], "total_value", None)
+    ]
+    assert unused_account_breakdowns(25, ["likes"], ["contact_button_type", "media_product_type"]) == [
+        "contact_button_type"
+    ]
+    with pytest.raises(ValueError, match="age"):
+        account_insight_requests(25, breakdowns=["age"])
+
+
+def test_metric_selection_skips_what_the_version_lacks() -> None:
+    assert account_insight_requests(21, metrics=["views", "reach"], breakdowns=[]) == [(["reach"], "time_series", None)]
+    assert unavailable_account_metrics(["views", "reach", "impressions"], 21) == ["views", "impressions"]
+    assert unavailable_account_metrics(["views", "reach"], 25) == []
+    assert account_insight_requests(25, metrics=["impressions"]) == []  # removed on all versions
+    with pytest.raises(ValueError, match="nope"):
+        account_insight_requests(25, metrics=["reach", "nope"])
 
 
 def test_all_account_metric_names_include_retired() -> None:

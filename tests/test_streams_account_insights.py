@@ -13,7 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tap_creatorsocial.catalog.metrics import account_insight_requests, account_metrics_for
+from tap_creatorsocial.catalog.metrics import (
+    ACCOUNT_METRICS_BY_NAME,
+    ALL_ACCOUNT_BREAKDOWNS,
+    account_insight_requests,
+    account_metrics_for,
+)
 from tap_creatorsocial.sandbox import rules
 from tap_creatorsocial.sandbox import truth as sandbox_truth
 from tap_creatorsocial.sandbox.dataset import last_complete_day
@@ -249,3 +254,110 @@ def test_run_tap_helper_returns_state() -> None:
     assert records[STREAM]
     partitions = state["bookmarks"][STREAM]["partitions"]
     assert [p["replication_key_value"] for p in partitions] == [max(r["date"] for r in records[STREAM])]
+
+
+# -- account_insight_metrics / account_insight_breakdowns: only what is asked, at the fewest calls --------------------
+
+
+def truth_values(run: Run, metrics: set[str]) -> dict[tuple[str, str, str], int]:
+    return {k: v for k, v in expected_totals(run).items() if k[2] in metrics}
+
+
+def breakdown_truth(run: Run, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str, str, str], int]:
+    """Sandbox day values of these (metric, breakdown) pairs, on the days the tap reads (those the truth serves)."""
+    served = run.truth["account_insights"]
+    out = {}
+    for account in run.dataset.accounts.values():
+        for day in account.daily_insights:
+            values = served[account.id].get(day.date.isoformat(), {})
+            for metric, breakdown in pairs:
+                if metric in values:
+                    for dim, value in day.breakdowns.get(metric, {}).get(breakdown, {}).items():
+                        out[(account.id, day.date.isoformat(), metric, breakdown, dim)] = value
+    return out
+
+
+def breakdown_rows(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, str, str], int]:
+    return {
+        (r["account_id"], r["date"], r["metric"], r["breakdown"], r["breakdown_value"]): r["value"]
+        for r in rows
+        if r["breakdown"] != "total"
+    }
+
+
+def calls_per_account(run: Run) -> Counter[str]:
+    return Counter(q["path"].strip("/").split("/")[1] for q in run.insight_queries())
+
+
+@pytest.fixture(scope="module")
+def lean() -> Run:
+    return Run(config(account_insight_metrics=["reach", "follower_count"], account_insight_breakdowns=[]))
+
+
+def test_lean_selection_reads_time_series_windows_with_a_handful_of_calls(first: Run, lean: Run) -> None:
+    assert {r["metric"] for r in lean.rows} == {"reach", "follower_count"}
+    assert {r["metric_type"] for r in lean.rows} == {"time_series"}
+    assert {r["breakdown"] for r in lean.rows} == {"total"}
+    assert totals(lean.rows) == truth_values(lean, {"reach", "follower_count"})
+    # 90 days of reach in 30-day windows, follower_count joining the window of its last 30 days: 3 calls per account
+    # (the default plan: 90 one-day total_value calls + 3 x 90 breakdown calls + 1 follower_count window)
+    assert calls_per_account(lean) == dict.fromkeys(lean.dataset.accounts, 3)
+    assert calls_per_account(first) == dict.fromkeys(first.dataset.accounts, 90 + 3 * 90 + 1)
+    last = last_complete_day(lean.dataset.now)
+    for query in lean.insight_queries():
+        assert query["metric_type"] == "time_series"
+        assert "breakdown" not in query
+        since = dt.datetime.fromtimestamp(int(query["since"]), PACIFIC).date()
+        if "follower_count" in query["metric"].split(","):
+            assert since >= last - dt.timedelta(days=29)  # never asked for a day Meta no longer keeps
+
+
+def test_time_series_reach_equals_the_one_day_total_value_reach(first: Run, lean: Run) -> None:
+    by_total_value = {k: v for k, v in totals(first.rows).items() if k[2] == "reach"}
+    by_time_series = {k: v for k, v in totals(lean.rows).items() if k[2] == "reach"}
+    assert len(by_total_value) == 4 * 90
+    assert by_time_series == by_total_value
+    assert {r["metric_type"] for r in first.rows if r["metric"] == "reach"} == {"total_value"}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "breakdowns", "calls", "types"),
+    [
+        # a total_value-only metric makes the one-day call anyway: reach joins it
+        (["likes", "reach"], ["media_product_type"], 90 + 90, {"reach": "total_value", "likes": "total_value"}),
+        # reach alone: time_series windows for its totals, one-day calls only for its breakdown
+        (["reach"], ["follow_type"], 3 + 90, {"reach": "time_series"}),
+        # unset breakdowns: every one the selected metrics support (profile_links_taps: contact_button_type)
+        (["profile_links_taps"], None, 90 + 90, {"profile_links_taps": "total_value"}),
+    ],
+)
+def test_metric_and_breakdown_subsets_give_only_those_rows(
+    metrics: list[str], breakdowns: list[str] | None, calls: int, types: dict[str, str]
+) -> None:
+    extra: dict[str, Any] = {"account_insight_metrics": metrics, "sandbox_options": {"accounts": 2}}
+    if breakdowns is not None:
+        extra["account_insight_breakdowns"] = breakdowns
+    run = Run(config(**extra))
+    totals_rows = [r for r in run.rows if r["breakdown"] == "total"]
+    assert {r["metric"]: r["metric_type"] for r in totals_rows} == types
+    assert totals(run.rows) == truth_values(run, set(metrics))
+    wanted = set(breakdowns) if breakdowns is not None else set(ALL_ACCOUNT_BREAKDOWNS)
+    pairs = {(m, b) for m in metrics for b in ACCOUNT_METRICS_BY_NAME[m].breakdowns if b in wanted}
+    expected = breakdown_truth(run, pairs)
+    assert expected
+    assert breakdown_rows(run.rows) == expected
+    assert {r["metric_type"] for r in run.rows if r["breakdown"] != "total"} == {"total_value"}
+    assert calls_per_account(run) == dict.fromkeys(run.dataset.accounts, calls)
+
+
+def test_a_metric_the_version_lacks_and_an_unused_breakdown_warn_once(caplog: pytest.LogCaptureFixture) -> None:
+    settings = {"account_insight_metrics": ["views", "reach"], "account_insight_breakdowns": ["contact_button_type"]}
+    with caplog.at_level(logging.WARNING):
+        run = Run(config(api_version="v21.0", sandbox_options={"accounts": 2}, **settings), version=21)
+    assert {r["metric"] for r in run.rows} == {"reach"}
+    assert totals(run.rows) == truth_values(run, {"reach"})
+    assert not [q for q in run.insight_queries() if "views" in q["metric"].split(",")]
+    assert not [q for q in run.insight_queries() if "breakdown" in q]
+    assert sum("account_insight_metrics: views not served on v21.0" in m for m in caplog.messages) == 1
+    assert sum("account_insight_breakdowns: no selected metric supports contact_button_type" in m
+               for m in caplog.messages) == 1  # fmt: skip

@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from scripts.check_duckdb import requested_truth
 from tap_creatorsocial.media_index import MEDIA_REF_FIELDS
 from tap_creatorsocial.sandbox import DatasetSpec, GraphEmulator, generate
 from tap_creatorsocial.sandbox.api import SandboxResponse
@@ -106,8 +107,15 @@ def assert_matches_truth(
     records: dict[str, list[dict[str, t.Any]]],
     truth: dict[str, t.Any],
     ignore: set[str] = frozenset(),  # type: ignore[assignment]
+    *,
+    facebook_share_metrics: bool = False,
+    media_insight_breakdowns: bool = True,
 ) -> None:
-    """Every truth value (per object, metric, breakdown value) is in the output, and nothing else is."""
+    """Every truth value (per object, metric, breakdown value) the settings ask for is in the output, and nothing
+    else is (defaults: the tap's defaults)."""
+    truth = requested_truth(
+        truth, facebook_share_metrics=facebook_share_metrics, media_insight_breakdowns=media_insight_breakdowns
+    )
     media_ids, story_ids = truth_split(truth)
     for stream, id_column, ids in (
         ("media_insights", "media_id", media_ids),
@@ -264,9 +272,10 @@ def test_rejected_metric_is_dropped_once_and_everything_else_still_arrives(
     assert tap.streams["media_insights"].dropped == {"REELS": {extra}}  # type: ignore[attr-defined]
     refused = [c for c in insight_calls(calls) if message in c.body]
     assert refused  # the sandbox really refused it
-    # once dropped it is never asked again: the refused calls all precede the first call without it for that media
-    asked_again = [c for c in insight_calls(calls) if extra in c.params["metric"].split(",")]
-    assert len(asked_again) == len(refused)
+    # one refused call in the whole run: the first call of each shape goes alone (one account at a time, though
+    # accounts are read at once), and once dropped the metric is never asked again
+    asked = [c for c in insight_calls(calls) if extra in c.params["metric"].split(",")]
+    assert len(asked) == len(refused) == 1
 
 
 def test_insight_rows_tidy_total_plus_one_row_per_dimension() -> None:
@@ -361,7 +370,7 @@ def test_media_insights_lists_media_itself_when_the_index_does_not_cover_its_win
     select_only(tap2, "media", "media_insights")
     tap2.sync_all()
     records, _ = collect(writer2)
-    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+    truth = requested_truth(build_truth(tap.sandbox_emulator.dataset, 25))  # type: ignore[union-attr]
     media_ids, _ = truth_split(truth)
 
     assert len(records.get("media", [])) < len(media_ids)
@@ -377,7 +386,7 @@ def test_media_insights_alone_lists_media_once_per_account() -> None:
     select_only(tap, "media_insights")
     tap.sync_all()
     records, _ = collect(writer)
-    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+    truth = requested_truth(build_truth(tap.sandbox_emulator.dataset, 25))  # type: ignore[union-attr]
     media_ids, _ = truth_split(truth)
 
     totals, _ = tidy(records["media_insights"], "media_id")
@@ -385,3 +394,87 @@ def test_media_insights_alone_lists_media_once_per_account() -> None:
     listed = Counter(c.path for c in calls if c.path.endswith("/media"))
     assert listed == {f"{a}/media": 1 for a in tap.directory.account_ids()}
     assert all(c.params.get("fields") == MEDIA_REF_FIELDS for c in calls if c.path.endswith("/media"))
+
+
+# -- settings that trade data for API calls ----------------------------------------------------------------------------
+
+SHARE_METRICS = {"facebook_views", "crossposted_views"}
+
+
+def calls_per_object(calls: list[Call]) -> Counter[str]:
+    return Counter(c.path.split("/")[0] for c in insight_calls(calls))
+
+
+def organic_objects(truth: dict[str, t.Any]) -> dict[str, str]:
+    """id -> product type of every object that has insights calls: non-AD top-level media and live stories."""
+    out = {m["id"]: m["media_product_type"] for m in truth["media"] if m["media_product_type"] != "AD"}
+    out.update({s["id"]: "STORY" for s in truth["stories"]})
+    return out
+
+
+def test_facebook_share_metrics_on_probes_them_and_matches_the_full_truth() -> None:
+    tap, writer, calls = sandbox_tap({"facebook_share_metrics": True})
+    tap.sync_all()
+    records, _ = collect(writer)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+
+    assert_matches_truth(records, truth, facebook_share_metrics=True)
+    got = {r["metric"] for stream in ("media_insights", "story_insights") for r in records[stream]}
+    assert got >= SHARE_METRICS  # the comparison covers them: some media were shared to Facebook
+    probes = [c for c in insight_calls(calls) if set(c.params["metric"].split(",")) & SHARE_METRICS]
+    assert all(c.params["metric"] in SHARE_METRICS for c in probes)  # each alone: a refusal takes nothing else down
+    refused = [c for c in probes if c.status != 200]
+    assert refused  # unshared media: the refusal is expected and costs only that call
+    assert_unique_keys(tap, records)
+
+
+def test_default_never_asks_for_facebook_share_metrics() -> None:
+    tap, writer, calls = sandbox_tap()
+    tap.sync_all()
+    records, _ = collect(writer)
+    assert not {m for c in insight_calls(calls) for m in c.params["metric"].split(",")} & SHARE_METRICS
+    assert not {r["metric"] for stream in ("media_insights", "story_insights") for r in records[stream]} & SHARE_METRICS
+
+
+def test_without_breakdowns_each_object_costs_one_call_and_totals_still_match() -> None:
+    tap, writer, calls = sandbox_tap({"media_insight_breakdowns": False})
+    tap.sync_all()
+    records, _ = collect(writer)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+
+    assert calls_per_object(calls) == Counter(dict.fromkeys(organic_objects(truth), 1))
+    assert not [c for c in insight_calls(calls) if "breakdown" in c.params]
+    assert_matches_truth(records, truth, media_insight_breakdowns=False)
+    # the breakdown metrics still arrive, as totals equal to the truth's
+    totals_media, _ = tidy(records["media_insights"], "media_id")
+    totals_stories, _ = tidy(records["story_insights"], "story_id")
+    got = {**totals_media, **totals_stories}
+    checked = 0
+    for object_id, values in truth["media_insights"].items():
+        for metric in ("profile_activity", "navigation"):
+            if metric in values:
+                assert got[object_id][metric] == values[metric], (object_id, metric)
+                checked += 1
+    assert checked > 5
+    assert {r["breakdown"] for stream in ("media_insights", "story_insights") for r in records[stream]} == {"total"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "per_product"),
+    [
+        # defaults: + a profile_activity breakdown call (FEED, STORY) and a navigation one (STORY)
+        ({}, {"FEED": 2, "REELS": 1, "STORY": 3}),
+        ({"media_insight_breakdowns": False}, {"FEED": 1, "REELS": 1, "STORY": 1}),
+        # + facebook_views (FEED, REELS, STORY) and crossposted_views (REELS), a call each
+        ({"facebook_share_metrics": True}, {"FEED": 3, "REELS": 3, "STORY": 4}),
+        ({"media_insight_breakdowns": False, "facebook_share_metrics": True}, {"FEED": 2, "REELS": 3, "STORY": 2}),
+    ],
+)
+def test_insight_calls_per_object_follow_the_settings(settings: dict[str, bool], per_product: dict[str, int]) -> None:
+    tap, writer, calls = sandbox_tap(settings)
+    tap.sync_all()
+    collect(writer)
+    truth = build_truth(tap.sandbox_emulator.dataset, 25)  # type: ignore[union-attr]
+    want = Counter({object_id: per_product[product] for object_id, product in organic_objects(truth).items()})
+    assert calls_per_object(calls) == want
+    assert tap.graph.stats.api_calls == len(calls)  # the tap's own count (batch items one by one) agrees

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from scripts.check_duckdb import requested_truth
 from tap_creatorsocial.media_index import MediaRef
 from tap_creatorsocial.sandbox.truth import build_truth
 from tests.helpers import collect
@@ -50,7 +51,7 @@ def test_story_insights_match_truth_with_breakdowns_and_skip_low_viewer_stories(
     tap.sync_all()
     records, _ = collect(writer)
     dataset = tap.sandbox_emulator.dataset  # type: ignore[union-attr]
-    truth = build_truth(dataset, 25)
+    truth = requested_truth(build_truth(dataset, 25))
     live = {s["id"] for s in truth["stories"]}
 
     totals, breakdowns = tidy(records["story_insights"], "story_id")
@@ -93,7 +94,7 @@ def test_story_insights_alone_lists_stories_once_and_skips_a_story_that_expired(
     other = [a for a in tap.directory.account_ids() if a != account.id]
     listed = Counter(c.path for c in calls if c.path.endswith("/stories"))
     assert listed == {f"{a}/stories": 1 for a in other}  # the indexed account is not listed again
-    truth = build_truth(dataset, 25)
+    truth = requested_truth(build_truth(dataset, 25))
     truth_live = {s["id"] for s in truth["stories"]}
     totals, _ = tidy(records["story_insights"], "story_id")
     assert totals == {i: v for i, v in truth["media_insights"].items() if i in truth_live}

@@ -8,6 +8,7 @@ from tap_creatorsocial.catalog.metrics import (
     ACCOUNT_METRICS,
     ACCOUNT_METRICS_BY_NAME,
     AD,
+    ALL_ACCOUNT_BREAKDOWNS,
     ALL_ACCOUNT_METRIC_NAMES,
     ALL_AUDIENCE_METRIC_NAMES,
     ALL_MEDIA_METRIC_NAMES,
@@ -43,6 +44,8 @@ from tap_creatorsocial.catalog.metrics import (
     insight_requests,
     media_metrics_for,
     timeframes_for,
+    unavailable_account_metrics,
+    unused_account_breakdowns,
 )
 from tap_creatorsocial.catalog.versions import (
     DEFAULT_API_VERSION,
@@ -62,6 +65,7 @@ __all__ = [
     "ACCOUNT_METRICS",
     "ACCOUNT_METRICS_BY_NAME",
     "AD",
+    "ALL_ACCOUNT_BREAKDOWNS",
     "ALL_ACCOUNT_METRIC_NAMES",
     "ALL_AUDIENCE_METRIC_NAMES",
     "ALL_MEDIA_METRIC_NAMES",
@@ -107,4 +111,6 @@ __all__ = [
     "parse_api_version",
     "serving_version",
     "timeframes_for",
+    "unavailable_account_metrics",
+    "unused_account_breakdowns",
 ]

@@ -281,13 +281,15 @@ def media_metrics_for(
     *,
     carousel_child: bool = False,
     include_non_default: bool = False,
+    breakdowns: bool = True,
 ) -> list[MetricRequest]:
     """Metrics to request for one media object, plain metrics first, then breakdown metrics.
 
     ``media_created`` None means "unknown, assume recent": date-gated legacy metrics (impressions) are left out rather
     than risk failing the whole call. ``AD`` media, unknown product types and carousel children get nothing: Meta has
     no organic insights for them. ``include_non_default`` adds metrics that error unless the media was shared to
-    Facebook.
+    Facebook. ``breakdowns`` False asks for breakdown metrics (profile_activity, navigation) without their breakdown,
+    as plain metrics: Meta then answers their total only (§4a).
     """
     _check_version(version)
     login = _normalise_login(login)
@@ -304,6 +306,8 @@ def media_metrics_for(
         and m.available_on(version)
         and m.applies_to(product, kind, created)
     ]
+    if not breakdowns:
+        return [MetricRequest(m.name, None) for m in chosen]
     plain = [MetricRequest(m.name, None) for m in chosen if m.breakdown is None]
     broken_down = [MetricRequest(m.name, m.breakdown) for m in chosen if m.breakdown is not None]
     return plain + broken_down
@@ -337,11 +341,13 @@ def insight_requests(
     *,
     carousel_child: bool = False,
     include_non_default: bool = False,
+    breakdowns: bool = True,
 ) -> list[tuple[list[str], str | None]]:
     """The ``/{media-id}/insights`` calls to make, as ``(metrics, breakdown)`` pairs.
 
     Breakdown applies to the whole call and Meta rejects a breakdown on a metric that lacks it, so each breakdown gets
-    its own call; everything else travels together (≤ ``MAX_METRICS_PER_CALL`` per call).
+    its own call; everything else travels together (≤ ``MAX_METRICS_PER_CALL`` per call). Each metric needing a
+    Facebook share (``include_non_default``) costs one more call. With ``breakdowns`` False an object costs one call.
     """
     return _group_calls(
         media_metrics_for(
@@ -352,6 +358,7 @@ def insight_requests(
             media_created,
             carousel_child=carousel_child,
             include_non_default=include_non_default,
+            breakdowns=breakdowns,
         )
     )
 
@@ -367,9 +374,11 @@ class AccountMetric:
 
     name: str
     metric_types: frozenset[str]
-    """metric_type values Meta accepts for it."""
-    metric_type: str
-    """The metric_type the tap sends: total_value where Meta requires it, time_series where total_value is refused."""
+    """metric_type values Meta accepts; which one the tap sends is the planner's choice (``metric_type_in``).
+
+    total_value gives one number per since/until window (so a daily value costs one call per day); time_series gives
+    one value per day for a window of up to 30 days.
+    """
     description: str
     breakdowns: tuple[str, ...] = ()
     """Breakdowns Meta supports (total_value only; time_series never carries breakdowns)."""
@@ -384,6 +393,17 @@ class AccountMetric:
     """How far back Meta keeps the data (documented 90 days for user metrics; community saw more — UNCERTAIN)."""
     default: bool = True
     uncertain: str | None = None
+
+    @property
+    def total_value_only(self) -> bool:
+        """Meta refuses it as time_series (``should be specified with parameter metric_type=total_value``)."""
+        return TIME_SERIES not in self.metric_types
+
+    def metric_type_in(self, daily_call: bool) -> str:
+        """The metric_type the tap sends: total_value in the one-day call when there is one, else time_series."""
+        if TOTAL_VALUE in self.metric_types and (daily_call or TIME_SERIES not in self.metric_types):
+            return TOTAL_VALUE
+        return TIME_SERIES
 
     @property
     def retired(self) -> bool:
@@ -411,32 +431,31 @@ _MPT = ("media_product_type",)
 _LEGACY_TS_2025 = date(2025, 1, 8)
 
 ACCOUNT_METRICS: tuple[AccountMetric, ...] = (
-    AccountMetric("reach", _BOTH_TYPES, TOTAL_VALUE, "Unique accounts that saw any content.",
+    AccountMetric("reach", _BOTH_TYPES, "Unique accounts that saw any content.",
                   breakdowns=("media_product_type", "follow_type")),
-    AccountMetric("views", _TV, TOTAL_VALUE, "Times content was played or displayed.",
+    AccountMetric("views", _TV, "Times content was played or displayed.",
                   breakdowns=("follow_type", "media_product_type"), first_version=22, introduced=date(2025, 1, 21),
                   uncertain="doc lists the breakdown as 'follower_type (sic)'; the tap sends follow_type"),
-    AccountMetric("accounts_engaged", _TV, TOTAL_VALUE, "Accounts that interacted with content."),
-    AccountMetric("total_interactions", _TV, TOTAL_VALUE, "Likes, saves, comments, shares, replies and reposts.",
+    AccountMetric("accounts_engaged", _TV, "Accounts that interacted with content."),
+    AccountMetric("total_interactions", _TV, "Likes, saves, comments, shares, replies and reposts.",
                   breakdowns=_MPT),
-    AccountMetric("likes", _TV, TOTAL_VALUE, "Likes on content.", breakdowns=_MPT),
-    AccountMetric("comments", _TV, TOTAL_VALUE, "Comments on content.", breakdowns=_MPT),
-    AccountMetric("shares", _TV, TOTAL_VALUE, "Shares of content.", breakdowns=_MPT),
-    AccountMetric("saves", _TV, TOTAL_VALUE, "Saves of content.", breakdowns=_MPT),
-    AccountMetric("replies", _TV, TOTAL_VALUE, "Replies to stories."),
-    AccountMetric("reposts", _TV, TOTAL_VALUE, "Reposts of content.", introduced=_DEC_2025,
-                  uncertain=_DATED_ADDITION),
-    AccountMetric("profile_links_taps", _TV, TOTAL_VALUE, "Taps on profile contact links.",
+    AccountMetric("likes", _TV, "Likes on content.", breakdowns=_MPT),
+    AccountMetric("comments", _TV, "Comments on content.", breakdowns=_MPT),
+    AccountMetric("shares", _TV, "Shares of content.", breakdowns=_MPT),
+    AccountMetric("saves", _TV, "Saves of content.", breakdowns=_MPT),
+    AccountMetric("replies", _TV, "Replies to stories."),
+    AccountMetric("reposts", _TV, "Reposts of content.", introduced=_DEC_2025, uncertain=_DATED_ADDITION),
+    AccountMetric("profile_links_taps", _TV, "Taps on profile contact links.",
                   breakdowns=("contact_button_type",)),
-    AccountMetric("follows_and_unfollows", _TV, TOTAL_VALUE, "Accounts that followed / unfollowed.",
+    AccountMetric("follows_and_unfollows", _TV, "Accounts that followed / unfollowed.",
                   breakdowns=("follow_type",), min_followers=100),
-    AccountMetric("follower_count", _TS, TIME_SERIES, "New followers per day.", min_followers=100, retention_days=30,
+    AccountMetric("follower_count", _TS, "New followers per day.", min_followers=100, retention_days=30,
                   uncertain="legacy: not in the current doc table but still in the SDK enum and used by Airbyte (v23)"),
     # --- retired ---
-    AccountMetric("impressions", _BOTH_TYPES, TOTAL_VALUE, "Times content was on screen (superseded by views).",
+    AccountMetric("impressions", _BOTH_TYPES, "Times content was on screen (superseded by views).",
                   last_version=21, retired_all_versions=date(2025, 4, 21)),
     *(
-        AccountMetric(name, _BOTH_TYPES, TIME_SERIES, text, last_version=20, retired_all_versions=_LEGACY_TS_2025,
+        AccountMetric(name, _BOTH_TYPES, text, last_version=20, retired_all_versions=_LEGACY_TS_2025,
                       uncertain="time-series form removed; a total_value form appeared in the v19-era doc")
         for name, text in (
             ("profile_views", "Profile views."),
@@ -451,43 +470,94 @@ ACCOUNT_METRICS: tuple[AccountMetric, ...] = (
 
 ACCOUNT_METRICS_BY_NAME: dict[str, AccountMetric] = {m.name: m for m in ACCOUNT_METRICS}
 ALL_ACCOUNT_METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in ACCOUNT_METRICS)
+ALL_ACCOUNT_BREAKDOWNS: tuple[str, ...] = tuple(dict.fromkeys(b for m in ACCOUNT_METRICS for b in m.breakdowns))
+"""Every breakdown of a daily account metric (media_product_type, follow_type, contact_button_type)."""
+
+
+def _unknown(names: Iterable[str], known: Sequence[str], what: str) -> None:
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown {what} {', '.join(unknown)}; the catalog knows {', '.join(known)}.")
 
 
 def account_metrics_for(
-    version: int, *, followers_count: int | None = None, include_non_default: bool = False
+    version: int,
+    *,
+    followers_count: int | None = None,
+    include_non_default: bool = False,
+    names: Iterable[str] | None = None,
 ) -> list[AccountMetric]:
-    """Account metrics the tap requests on ``version`` (``followers_count`` None = unknown, assume enough)."""
+    """Account metrics the tap requests on ``version`` (``followers_count`` None = unknown, assume enough).
+
+    ``names`` (the ``account_insight_metrics`` setting) picks metrics instead of the defaults; a named metric Meta does
+    not serve on ``version`` is left out (see ``unavailable_account_metrics``). Catalog order, whatever the order given.
+    """
     _check_version(version)
+    wanted = None if names is None else set(names)
+    if wanted is not None:
+        _unknown(wanted, ALL_ACCOUNT_METRIC_NAMES, "account metric(s)")
     return [
         m
         for m in ACCOUNT_METRICS
-        if (m.default or include_non_default)
+        if (m.name in wanted if wanted is not None else (m.default or include_non_default))
         and m.available_on(version)
         and (m.min_followers is None or followers_count is None or followers_count >= m.min_followers)
     ]
 
 
-def account_insight_requests(
-    version: int, *, followers_count: int | None = None, include_non_default: bool = False
-) -> list[tuple[list[str], str, str | None]]:
-    """Calls for one ``period=day`` window, as ``(metrics, metric_type, breakdown)``.
+def unavailable_account_metrics(names: Iterable[str], version: int) -> list[str]:
+    """The known account metrics among ``names`` that Meta does not serve on ``version`` (the tap skips them)."""
+    _check_version(version)
+    return [m.name for m in ACCOUNT_METRICS if m.name in set(names) and not m.available_on(version)]
 
-    Meta rejects mixing metric types in a call (a total_value-only metric with time_series and vice versa) and only
-    allows breakdowns with total_value, so: one call with every total_value metric, one call per breakdown with the
-    metrics that support it, then the time_series metrics on their own.
+
+def account_insight_requests(
+    version: int,
+    *,
+    followers_count: int | None = None,
+    include_non_default: bool = False,
+    metrics: Iterable[str] | None = None,
+    breakdowns: Iterable[str] | None = None,
+) -> list[tuple[list[str], str, str | None]]:
+    """Calls for one ``period=day`` span, as ``(metrics, metric_type, breakdown)``.
+
+    Each ``total_value`` call is one call per day (Meta sums a total_value over its whole since/until window); each
+    ``time_series`` call is one call per window of up to 30 days (one value per day). So, for the fewest calls:
+
+    * the one-day ``total_value`` call exists only if a selected metric is total_value-only (views, likes, …); the
+      metrics that Meta also serves as time_series (reach) join it, since it is made anyway;
+    * otherwise those metrics go ``time_series``, as do time_series-only metrics (follower_count) always: Meta
+      rejects mixing metric types in a call, and total_value with follower_count;
+    * one more one-day ``total_value`` call per selected breakdown, with the selected metrics that support it
+      (breakdowns exist only with total_value).
+
+    ``metrics`` None = the catalog's defaults on ``version``; ``breakdowns`` None = every breakdown the selected
+    metrics support, ``[]`` = none.
     """
-    metrics = account_metrics_for(version, followers_count=followers_count, include_non_default=include_non_default)
-    total = [m for m in metrics if m.metric_type == TOTAL_VALUE]
-    series = [m.name for m in metrics if m.metric_type == TIME_SERIES]
-    calls: list[tuple[list[str], str, str | None]] = [
-        (chunk, TOTAL_VALUE, None) for chunk in _chunks([m.name for m in total])
-    ]
-    breakdowns = list(dict.fromkeys(b for m in total for b in m.breakdowns))
-    for breakdown in breakdowns:
-        names = [m.name for m in total if breakdown in m.breakdowns]
+    chosen = account_metrics_for(
+        version, followers_count=followers_count, include_non_default=include_non_default, names=metrics
+    )
+    wanted = None if breakdowns is None else set(breakdowns)
+    if wanted is not None:
+        _unknown(wanted, ALL_ACCOUNT_BREAKDOWNS, "account breakdown(s)")
+    daily_call = any(m.total_value_only for m in chosen)
+    total = [m.name for m in chosen if m.metric_type_in(daily_call) == TOTAL_VALUE]
+    series = [m.name for m in chosen if m.metric_type_in(daily_call) == TIME_SERIES]
+    calls: list[tuple[list[str], str, str | None]] = [(chunk, TOTAL_VALUE, None) for chunk in _chunks(total)]
+    supported = [m for m in chosen if TOTAL_VALUE in m.metric_types]
+    for breakdown in dict.fromkeys(b for m in supported for b in m.breakdowns):
+        if wanted is not None and breakdown not in wanted:
+            continue
+        names = [m.name for m in supported if breakdown in m.breakdowns]
         calls += [(chunk, TOTAL_VALUE, breakdown) for chunk in _chunks(names)]
     calls += [(chunk, TIME_SERIES, None) for chunk in _chunks(series)]
     return calls
+
+
+def unused_account_breakdowns(version: int, metrics: Iterable[str] | None, breakdowns: Iterable[str]) -> list[str]:
+    """Breakdowns among ``breakdowns`` that none of the selected metrics supports on ``version`` (no call is made)."""
+    supported = {b for m in account_metrics_for(version, names=metrics) for b in m.breakdowns}
+    return [b for b in dict.fromkeys(breakdowns) if b not in supported]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -634,7 +704,7 @@ def catalog_markdown() -> str:
             notes.append(f"media created ≤ {m.created_before.isoformat()}")
         if m.unit != "count":
             notes.append(f"unit: {m.unit}")
-        requested = "no (retired)" if m.retired else ("yes" if m.default else "opt-in (needs Facebook share)")
+        requested = "no (retired)" if m.retired else ("yes" if m.default else "opt-in (`facebook_share_metrics`)")
         lines.append(
             f"| `{m.name}` | {products} | {m.versions_text} | {_LOGIN_TEXT[m.login]} | {requested} | "
             f"{'; '.join(notes)} |"
@@ -643,7 +713,7 @@ def catalog_markdown() -> str:
         "",
         "### Account insights (period=day)",
         "",
-        "| Metric | metric_type | Breakdowns | Versions | Notes |",
+        "| Metric | metric_type accepted | Breakdowns | Versions | Notes |",
         "|---|---|---|---|---|",
     ]
     for a in ACCOUNT_METRICS:
@@ -655,7 +725,8 @@ def catalog_markdown() -> str:
         if a.retired:
             notes.append("retired, not requested")
         lines.append(
-            f"| `{a.name}` | {a.metric_type} | {', '.join(a.breakdowns) or '—'} | {a.versions_text} | "
+            f"| `{a.name}` | {', '.join(sorted(a.metric_types, reverse=True))} | {', '.join(a.breakdowns) or '—'} | "
+            f"{a.versions_text} | "
             f"{'; '.join(notes)} |"
         )
     lines += [

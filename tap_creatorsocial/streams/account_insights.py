@@ -1,14 +1,17 @@
 """The `account_insights` stream: daily account-level metrics per creator (graph-api.md §4b).
 
 Meta answers `total_value` metrics with one number per `since`/`until` window, so a daily row needs a one-day window
-per day; those windows go out as batch items (50 per HTTP request). `time_series` metrics (follower_count) return one
-value per day for a window of up to 30 days. Days are Meta's Pacific-time days: a value's `end_time` is the Pacific
+per day; those windows go out as batch items (50 per HTTP request). `time_series` metrics (follower_count, and reach
+when no total_value-only metric is selected) return one value per day for a window of up to 30 days. Which metrics
+go which way is the catalog's plan (`account_insight_requests`), from the `account_insight_metrics` and
+`account_insight_breakdowns` settings. Days are Meta's Pacific-time days: a value's `end_time` is the Pacific
 midnight that closes the day, and the row's `date` is that Pacific day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import typing as t
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -21,6 +24,8 @@ from tap_creatorsocial.catalog.metrics import (
     TIME_SERIES,
     TOTAL_VALUE,
     account_insight_requests,
+    unavailable_account_metrics,
+    unused_account_breakdowns,
 )
 from tap_creatorsocial.catalog.versions import parse_api_version
 from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
@@ -88,6 +93,24 @@ def parse_day(value: t.Any) -> dt.date | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
+def retention_first(metric: str, last: dt.date) -> dt.date:
+    """The oldest day Meta keeps `metric` for, when `last` is the newest closed day (unknown metric: no limit)."""
+    known = ACCOUNT_METRICS_BY_NAME.get(metric)
+    days = known.retention_days if known is not None and known.retention_days else 10_000
+    return last - dt.timedelta(days=days - 1)
+
+
+def spans(firsts: dict[str, dt.date], last: dt.date) -> list[tuple[tuple[str, ...], dt.date, dt.date]]:
+    """Split the days from the earliest first day to `last` wherever a metric's first day falls, as
+    `(metrics, first, last)`: each span holds the metrics (in the given order) that have data on all of its days."""
+    starts = sorted({first for first in firsts.values() if first <= last})
+    out = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - dt.timedelta(days=1) if i + 1 < len(starts) else last
+        out.append((tuple(m for m, first in firsts.items() if first <= start), start, end))
+    return out
+
+
 # -- one insights call ------------------------------------------------------------------------------------------------
 
 
@@ -117,6 +140,11 @@ class InsightCall:
         return f"{account_id}/insights?{urlencode(params)}"
 
     @property
+    def shape(self) -> tuple[t.Any, ...]:
+        """What Meta accepts or refuses whatever the days: metrics, metric type, period, breakdown, timeframe."""
+        return (self.metrics, self.metric_type, self.period, self.breakdown, self.timeframe)
+
+    @property
     def covers(self) -> str:
         """What the call is about, for log lines."""
         if self.timeframe:
@@ -136,6 +164,19 @@ class InsightsFetcher:
         self.account_id = account_id
 
     def fetch(self, calls: list[InsightCall]) -> t.Iterator[tuple[InsightCall, dict[str, t.Any]]]:
+        """Each call's answer. The first call of each shape (metrics, type, breakdown) in the run goes alone, one
+        account at a time: accounts are read several at once, and a metric Meta refuses must cost one refused call
+        in the run, not one per day for every account already under way."""
+        pending = self.without_refused(calls)
+        if any(call.shape not in self.stream.proven_shapes for call in pending):
+            with self.stream.proving:  # (another account may have found refused metrics meanwhile)
+                pending = self.without_refused(pending)
+                firsts = list({c.shape: c for c in pending if c.shape not in self.stream.proven_shapes}.values())
+                yield from self._send(firsts)
+            pending = self.without_refused([call for call in pending if call not in firsts])
+        yield from self._send(pending)
+
+    def _send(self, calls: list[InsightCall]) -> t.Iterator[tuple[InsightCall, dict[str, t.Any]]]:
         route = self.stream.route({"account_id": self.account_id})
         pending = self.without_refused(calls)
         while pending:
@@ -146,6 +187,7 @@ class InsightsFetcher:
             retry: list[InsightCall] = []
             for call, answer in zip(pending, answers, strict=True):
                 if not isinstance(answer, GraphAPIError):
+                    self.stream.proven_shapes.add(call.shape)
                     yield call, answer
                     continue
                 action = classify(answer)
@@ -184,6 +226,9 @@ class InsightsStream(GraphStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._rejected: set[str] = set()
+        #: call shapes Meta answered this run, and the lock under which one account at a time tries a new shape
+        self.proven_shapes: set[tuple[t.Any, ...]] = set()
+        self.proving = threading.Lock()
 
     @property
     def version(self) -> int:
@@ -241,21 +286,61 @@ class AccountInsightsStream(InsightsStream):
         th.Property("extracted_at", th.DateTimeType, description="When this run read the value (UTC)."),
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plan_lock = threading.Lock()  # accounts may be read on several threads
+        self._call_plan: list[tuple[list[str], str, str | None]] | None = None
+
+    @property
+    def call_plan(self) -> list[tuple[list[str], str, str | None]]:
+        """The catalog's calls for one span, the same for every account (worked out once per run)."""
+        with self._plan_lock:
+            if self._call_plan is None:
+                self._call_plan = self._make_call_plan()
+            return self._call_plan
+
+    def _make_call_plan(self) -> list[tuple[list[str], str, str | None]]:
+        """The plan for `account_insight_metrics` and `account_insight_breakdowns` (unset: the catalog's defaults).
+        A setting that asks for something the API version does not serve gets one warning, and is skipped."""
+        metrics = self.config.get("account_insight_metrics")
+        breakdowns = self.config.get("account_insight_breakdowns")
+        if metrics is not None:
+            unavailable = unavailable_account_metrics(metrics, self.version)
+            if unavailable:
+                self.logger.warning(
+                    "account_insight_metrics: %s not served on %s; skipped (see the metric catalog for versions).",
+                    ", ".join(unavailable),
+                    self.tap.api_version,
+                )
+        if breakdowns:
+            unused = unused_account_breakdowns(self.version, metrics, breakdowns)
+            if unused:
+                self.logger.warning(
+                    "account_insight_breakdowns: no selected metric supports %s on %s; no call for it.",
+                    ", ".join(unused),
+                    self.tap.api_version,
+                )
+        return account_insight_requests(self.version, metrics=metrics, breakdowns=breakdowns)
+
     def plan(self, context: Context, last: dt.date) -> list[InsightCall]:
-        """The calls for one account: one-day items for total_value, ≤ 30-day windows for time_series."""
+        """The calls for one account: one-day items for total_value, ≤ 30-day windows for time_series.
+
+        Each metric starts at its own first day (its retention, `start_date`, the bookmark minus the lookback), so a
+        call's days are split where a metric's data begins: no metric is asked for a day Meta no longer keeps.
+        """
         calls: list[InsightCall] = []
-        for metrics, metric_type, breakdown in account_insight_requests(self.version):
-            retention = min(ACCOUNT_METRICS_BY_NAME[m].retention_days or 10_000 for m in metrics)
-            first = self.start_day(context, last - dt.timedelta(days=retention - 1))
-            if metric_type == TIME_SERIES:
-                calls += [
-                    InsightCall(tuple(metrics), TIME_SERIES, "day", None, start, end)
-                    for start, end in date_windows(first, last)
-                ]
-            else:
+        for metrics, metric_type, breakdown in self.call_plan:
+            firsts = {m: self.start_day(context, retention_first(m, last)) for m in metrics}
+            for names, first, end in spans(firsts, last):
+                if metric_type == TIME_SERIES:
+                    calls += [
+                        InsightCall(names, TIME_SERIES, "day", None, start, stop)
+                        for start, stop in date_windows(first, end)
+                    ]
+                    continue
                 day = first
-                while day <= last:
-                    calls.append(InsightCall(tuple(metrics), metric_type, "day", breakdown, day, day))
+                while day <= end:
+                    calls.append(InsightCall(names, metric_type, "day", breakdown, day, day))
                     day += dt.timedelta(days=1)
         return calls
 

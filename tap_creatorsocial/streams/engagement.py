@@ -83,6 +83,11 @@ class CommentsStream(GraphStream):
         th.Property("extracted_at", th.DateTimeType, description="When this run read it (UTC)."),
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: account id -> newest media whose comments were all read this run (set by the reader, used by the writer)
+        self._complete_through: dict[str, dt.datetime | None] = {}
+
     def account_media(self, context: Context) -> list[MediaRef]:
         """The media whose comments this run reads: the run's media window, or further back when this stream's own
         bookmark needs it (then `/media` is listed here, once)."""
@@ -110,9 +115,13 @@ class CommentsStream(GraphStream):
                 if classify(exc) is not Action.SKIP_OBJECT:
                     raise
                 self.logger.warning("Skipping comments of media %s: %s", ref.id, exc.message)
-        # Every comment of these media is out: remember how far this account's comments are complete.
+        # Every comment of these media is read: `account_done` records how far this account's comments are complete
+        # once they are all written.
+        self._complete_through[route.account_id] = max((ref.timestamp for ref in refs), default=None)
+
+    def account_done(self, context: Context) -> None:
+        newest = self._complete_through.pop(str(context["account_id"]), None)
         state = self.get_context_state(context)
-        newest = max((ref.timestamp for ref in refs), default=None)
         known = state.get(COMMENTS_BOOKMARK)
         if newest is not None and (known is None or newest > dt.datetime.fromisoformat(str(known))):
             state[COMMENTS_BOOKMARK] = newest.astimezone(dt.UTC).isoformat()

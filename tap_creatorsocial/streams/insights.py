@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
+import threading
 import typing as t
 from urllib.parse import urlencode
 
@@ -37,13 +38,6 @@ if t.TYPE_CHECKING:
     from tap_creatorsocial.media_index import MediaRef
 
 STORY_LIFETIME = dt.timedelta(hours=24)  # graph-api.md §8
-#: Logins whose host takes batch requests. graph.instagram.com batch support is UNCERTAIN (graph-api.md §7a), so
-#: Instagram-Login accounts get the same calls as individual GETs: Meta counts batch items one by one anyway, so this
-#: costs HTTP round trips, never rate limit, and cannot break if Meta does not serve batch there.
-#: Also ask for the metrics that exist only for media shared to Facebook (facebook_views, crossposted_views). The
-#: catalog gives each its own call, so for media that were not shared the refusal costs that one call and nothing
-#: else; without them cross-posted views would be silently missing. Meta offers no field saying "shared to Facebook".
-REQUEST_FACEBOOK_SHARE_METRICS = True
 
 
 def _metric_catalog_text() -> str:
@@ -52,9 +46,11 @@ def _metric_catalog_text() -> str:
     for m in MEDIA_METRICS:
         notes = [", ".join(sorted(m.product_types)), m.versions_text]
         if m.breakdown:
-            notes.append(f"breakdown {m.breakdown}")
+            notes.append(f"breakdown {m.breakdown} unless media_insight_breakdowns is false")
         if m.login == "facebook":
             notes.append("Facebook Login only")
+        if m.needs_facebook_share:
+            notes.append("only with facebook_share_metrics, for media shared to Facebook")
         if m.unit != "count":
             notes.append(m.unit)
         if m.retired:
@@ -70,6 +66,11 @@ class InsightCall:
     ref: MediaRef
     metrics: tuple[str, ...]
     breakdown: str | None
+
+    @property
+    def shape(self) -> tuple[t.Any, ...]:
+        """What Meta accepts or refuses whatever the object: product type, metrics, breakdown."""
+        return (self.ref.media_product_type, self.metrics, self.breakdown)
 
     @property
     def relative_url(self) -> str:
@@ -138,6 +139,9 @@ class InsightRowsStream(GraphStream, abc.ABC):
         self.dropped: dict[str, set[str]] = {}  # product type -> metrics Meta rejected this run
         self.skipped: dict[str, str] = {}  # object id -> why it has no rows
         self._requested: set[str] = set()
+        #: call shapes Meta answered this run, and the lock under which one account at a time tries a new shape
+        self.proven_shapes: set[tuple[t.Any, ...]] = set()
+        self.proving = threading.Lock()
 
     # -- what to read (per subclass) -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -161,8 +165,13 @@ class InsightRowsStream(GraphStream, abc.ABC):
         return serving_version(parse_api_version(self.tap.api_version), run_now(self.tap).date())
 
     def calls_for(self, ref: MediaRef, login: str) -> list[InsightCall]:
-        """The catalog's calls for one object, without metrics Meta rejected earlier in the run."""
-        dropped = self.dropped.get(ref.media_product_type, set())
+        """The catalog's calls for one object, without metrics Meta rejected earlier in the run.
+
+        Two settings decide how many: `media_insight_breakdowns` (profile_activity / navigation broken down, one more
+        call each, or asked as totals in the main call) and `facebook_share_metrics` (facebook_views /
+        crossposted_views probed in a call each; Meta offers no field saying "shared to Facebook", so an unshared
+        media's refusal costs that call and nothing else).
+        """
         calls = []
         for metrics, breakdown in insight_requests(
             ref.media_product_type,
@@ -170,11 +179,12 @@ class InsightRowsStream(GraphStream, abc.ABC):
             self.rules_version,
             login,
             ref.timestamp,
-            include_non_default=REQUEST_FACEBOOK_SHARE_METRICS,
+            include_non_default=self.config.get("facebook_share_metrics") is True,
+            breakdowns=self.config.get("media_insight_breakdowns") is not False,
         ):
-            kept = tuple(m for m in metrics if m not in dropped)
-            if kept:
-                calls.append(InsightCall(ref, kept, breakdown))
+            call = self._without_dropped(InsightCall(ref, tuple(metrics), breakdown))
+            if call is not None:
+                calls.append(call)
         return calls
 
     def fetch(self, route: AccountRoute, calls: list[InsightCall]) -> list[t.Any | GraphAPIError]:
@@ -194,6 +204,26 @@ class InsightRowsStream(GraphStream, abc.ABC):
         self._requested.update(ref.id for ref in refs)
         pending = [call for ref in refs for call in self.calls_for(ref, route.login)]
         rows: dict[str, list[dict[str, t.Any]]] = {}
+        if any(call.shape not in self.proven_shapes for call in pending):
+            # The first call of each shape in the run goes alone, one account at a time: accounts are read several
+            # at once, and a metric Meta refuses must cost one refused call, not one per object under way.
+            with self.proving:  # (another account may have dropped metrics meanwhile)
+                pending = [kept for call in pending if (kept := self._without_dropped(call))]
+                firsts = list({c.shape: c for c in pending if c.shape not in self.proven_shapes}.values())
+                self._collect(route, firsts, rows)
+            pending = [kept for call in pending if call not in firsts and (kept := self._without_dropped(call))]
+        self._collect(route, pending, rows)
+        extracted_at = utc_now()
+        for ref in refs:
+            if ref.id in self.skipped:
+                continue
+            base = {"account_id": ref.account_id, self.object_column: ref.id, **self.row_columns(ref)}
+            for row in rows.get(ref.id, []):
+                yield {**base, **row, "extracted_at": extracted_at}
+
+    def _collect(self, route: AccountRoute, calls: list[InsightCall], rows: dict[str, list[dict[str, t.Any]]]) -> None:
+        """Send `calls` (and the retries their errors call for), adding each object's rows to `rows`."""
+        pending = calls
         while pending:
             retry: list[InsightCall] = []
             for call, outcome in zip(pending, self.fetch(route, pending), strict=True):
@@ -202,15 +232,17 @@ class InsightRowsStream(GraphStream, abc.ABC):
                 if isinstance(outcome, GraphAPIError):
                     retry += self._handle_item_error(call, outcome)
                     continue
+                self.proven_shapes.add(call.shape)
                 rows.setdefault(call.ref.id, []).extend(insight_rows(call, outcome))
             pending = retry
-        extracted_at = utc_now()
-        for ref in refs:
-            if ref.id in self.skipped:
-                continue
-            base = {"account_id": ref.account_id, self.object_column: ref.id, **self.row_columns(ref)}
-            for row in rows.get(ref.id, []):
-                yield {**base, **row, "extracted_at": extracted_at}
+
+    def _without_dropped(self, call: InsightCall) -> InsightCall | None:
+        """The call without metrics Meta rejected meanwhile (None when none is left)."""
+        dropped = self.dropped.get(call.ref.media_product_type, set())
+        kept = tuple(m for m in call.metrics if m not in dropped)
+        if not kept:
+            return None
+        return call if kept == call.metrics else dataclasses.replace(call, metrics=kept)
 
     def _handle_item_error(self, call: InsightCall, error: GraphAPIError) -> list[InsightCall]:
         """Skip the object, or drop rejected metrics and return the call to send again; anything else is raised."""
@@ -256,7 +288,8 @@ _TIDY_COLUMNS = (
         "breakdown",
         th.StringType,
         required=True,
-        description="Breakdown dimension (action_type, story_navigation_action_type); `total` on total rows.",
+        description="Breakdown dimension (action_type, story_navigation_action_type; none with "
+        "`media_insight_breakdowns: false`); `total` on total rows.",
     ),
     th.Property(
         "breakdown_value",
@@ -306,7 +339,8 @@ class MediaInsightsStream(InsightRowsStream):
 class StoryInsightsStream(InsightRowsStream):
     """`GET /{story-id}/insights` for each live story (full table: stories and their insights last 24 h).
 
-    Navigation comes broken down by `story_navigation_action_type`, profile activity by `action_type`. A story with
+    Navigation comes broken down by `story_navigation_action_type`, profile activity by `action_type` (as totals only
+    with `media_insight_breakdowns: false`). A story with
     fewer than 5 viewers answers `(#10) Not enough viewers` and is skipped with that reason; so is a story that
     expired between listing and reading its insights.
     """

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-import requests
 from singer_sdk import typing as th
 
-from tap_creatorsocial.client import GraphPaginator, GraphStream, graph_timestamp
+from tap_creatorsocial.client import GraphStream, graph_timestamp
 from tap_creatorsocial.media_index import MEDIA_REF_FIELDS, MediaRef
 
 if t.TYPE_CHECKING:
@@ -37,6 +36,8 @@ MEDIA_FIELDS = (
     "is_shared_to_feed",
     "username",
 )
+
+QUERY_FIELDS = ",".join([*MEDIA_FIELDS, "children{" + ",".join(CHILD_FIELDS) + "}"])
 
 CHILD_SCHEMA = th.ObjectType(
     th.Property("id", th.StringType),
@@ -87,18 +88,33 @@ def media_ref(row: dict[str, t.Any], account_id: str) -> MediaRef:
     )
 
 
-def list_media_refs(tap: TapCreatorSocial, route: AccountRoute, start: dt.datetime | None) -> list[MediaRef]:
-    """List an account's media since `start` with only the index fields (used when `media` did not run)."""
+def media_items(
+    tap: TapCreatorSocial, route: AccountRoute, fields: str, start: dt.datetime | None
+) -> t.Iterator[dict[str, t.Any]]:
+    """An account's `/media` items (raw Graph objects with `fields`) posted since `start`, newest first.
+
+    Paging stops at the first page that reaches past `start` (the rest is older); items before `start` on that page
+    are dropped, so a pinned older post at the top of a page never cuts the listing short.
+    """
     graph = tap.graph
-    params = {"fields": MEDIA_REF_FIELDS, "limit": tap.config.get("page_size", 100)}
-    refs: list[MediaRef] = []
+    params = {"fields": fields, "limit": tap.config.get("page_size", 100)}
     url = graph.url(route.base_url, f"{route.account_id}/media")
     for page in graph.paginate(url, route.access_token, params, account_id=route.account_id):
-        batch = [media_ref(item, route.account_id) for item in page.get("data") or []]
-        refs += [ref for ref in batch if start is None or ref.timestamp >= start]
-        if start is not None and batch and batch[-1].timestamp < start:
-            break  # newest first: the rest is older than the window
-    return refs
+        items = page.get("data") or []
+        for item in items:
+            if start is None or _item_time(item) >= start:
+                yield item
+        if start is not None and items and _item_time(items[-1]) < start:
+            break
+
+
+def _item_time(item: dict[str, t.Any]) -> dt.datetime:
+    return _parse_time(graph_timestamp(item["timestamp"]) or item["timestamp"])
+
+
+def list_media_refs(tap: TapCreatorSocial, route: AccountRoute, start: dt.datetime | None) -> list[MediaRef]:
+    """List an account's media since `start` with only the index fields (used when `media` did not run)."""
+    return [media_ref(item, route.account_id) for item in media_items(tap, route, MEDIA_REF_FIELDS, start)]
 
 
 class MediaStream(GraphStream):
@@ -136,48 +152,20 @@ class MediaStream(GraphStream):
         th.Property("children", th.ArrayType(CHILD_SCHEMA), description="Carousel items (CAROUSEL_ALBUM only)."),
     ).to_dict()
 
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        fields = [*MEDIA_FIELDS, "children{" + ",".join(CHILD_FIELDS) + "}"]
-        return {"fields": ",".join(fields), "limit": self.config.get("page_size", 100)}
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: window start per account id this run, so readers of the index know what it covers
-        self.window_starts: dict[str, dt.datetime | None] = {}
-        self._window_start: dt.datetime | None = None
-        self._refs: list[MediaRef] = []
-        self._failed = False
-
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        if self.account_is_dead(context):
-            return
+    def account_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
-        account_id = str(context["account_id"])
-        self._window_start = window_start(self, context)
-        self._refs, self._failed = [], False
-        yield from super().get_records(context)
-        if not self._failed:  # only a complete listing may stand in for `/media`
-            self.window_starts[account_id] = self._window_start
-            self.tap.media_index.record(account_id, self._refs, self._window_start)
-
-    def account_incomplete(self, context: Context | None) -> None:
-        self._failed = True
-        super().account_incomplete(context)
-
-    def get_new_paginator(self) -> GraphPaginator:
-        def older_than_start(response: requests.Response) -> bool:
-            items = response.json().get("data") or []
-            start = self._window_start
-            return bool(start and items and _parse_time(graph_timestamp(items[-1]["timestamp"]) or "") < start)
-
-        return GraphPaginator(stop=older_than_start)
+        route = self.route(context)
+        start = window_start(self, context)
+        refs: list[MediaRef] = []
+        for item in media_items(self.tap, route, QUERY_FIELDS, start):
+            refs.append(media_ref(item, route.account_id))
+            yield item
+        # only a complete listing may stand in for `/media`
+        self.tap.media_index.record(route.account_id, refs, start)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row
         row["timestamp"] = graph_timestamp(row.get("timestamp"))
-        start = self._window_start
-        if start and _parse_time(row["timestamp"]) < start:
-            return None
         children = (row.get("children") or {}).get("data")
         row["children"] = (
             [{**child, "timestamp": graph_timestamp(child.get("timestamp"))} for child in children]
@@ -186,5 +174,4 @@ class MediaStream(GraphStream):
         )
         row.setdefault("like_count", None)
         row.setdefault("media_url", None)
-        self._refs.append(media_ref(row, row["account_id"]))
         return row

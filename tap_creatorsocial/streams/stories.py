@@ -65,26 +65,17 @@ class StoriesStream(GraphStream):
         th.Property("extracted_at", th.DateTimeType, description="When this run saw the story live (UTC)."),
     ).to_dict()
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._refs: list[MediaRef] = []
-        self._failed = False
-
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         return {"fields": ",".join(STORY_FIELDS), "limit": self.config.get("page_size", 100)}
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        if self.account_is_dead(context):
-            return
+    def account_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
-        self._refs, self._failed = [], False
-        yield from super().get_records(context)
-        if not self._failed:  # only a complete listing may stand in for `/stories`
-            self.tap.story_index.record(str(context["account_id"]), self._refs)
-
-    def account_incomplete(self, context: Context | None) -> None:
-        self._failed = True
-        super().account_incomplete(context)
+        account_id = str(context["account_id"])
+        refs: list[MediaRef] = []
+        for item in super().account_records(context):
+            refs.append(media_ref(item, account_id))
+            yield item
+        self.tap.story_index.record(account_id, refs)  # only a complete listing may stand in for `/stories`
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row
@@ -92,5 +83,4 @@ class StoriesStream(GraphStream):
         for optional in ("caption", "media_url", "thumbnail_url", "permalink", "shortcode"):
             row.setdefault(optional, None)
         row["extracted_at"] = utc_now()
-        self._refs.append(media_ref(row, row["account_id"]))
         return row
