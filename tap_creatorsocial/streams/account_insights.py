@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_creatorsocial.catalog.metrics import (
     ACCOUNT_METRICS_BY_NAME,
@@ -31,6 +32,7 @@ from tap_creatorsocial.catalog.versions import parse_api_version
 from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
 from tap_creatorsocial.error_policy import Action, classify, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.graph import BATCH_LIMIT
 from tap_creatorsocial.streams.media import run_now
 
 if t.TYPE_CHECKING:
@@ -164,14 +166,17 @@ class InsightsFetcher:
         self.account_id = account_id
 
     def fetch(self, calls: list[InsightCall]) -> t.Iterator[tuple[InsightCall, dict[str, t.Any]]]:
-        """Each call's answer. The first call of each shape (metrics, type, breakdown) in the run goes alone, one
-        account at a time: accounts are read several at once, and a metric Meta refuses must cost one refused call
-        in the run, not one per day for every account already under way."""
+        """Each call's answer. The first call of each shape (metrics, type, breakdown) in the run goes alone (all
+        of the account's calls when they fit in one request), one account at a time: accounts are read several at
+        once, and a metric Meta refuses must cost one refused call in the run, not one per day for every account
+        already under way."""
         pending = self.without_refused(calls)
         if any(call.shape not in self.stream.proven_shapes for call in pending):
             with self.stream.proving:  # (another account may have found refused metrics meanwhile)
                 pending = self.without_refused(pending)
-                firsts = list({c.shape: c for c in pending if c.shape not in self.stream.proven_shapes}.values())
+                firsts = pending if len(pending) <= BATCH_LIMIT else list(
+                    {c.shape: c for c in pending if c.shape not in self.stream.proven_shapes}.values()
+                )
                 yield from self._send(firsts)
             pending = self.without_refused([call for call in pending if call not in firsts])
         yield from self._send(pending)
@@ -198,6 +203,7 @@ class InsightsFetcher:
                     if kept:
                         retry.append(replace(call, metrics=kept))
                 elif action is Action.SKIP_OBJECT:
+                    self.stream.proven_shapes.add(call.shape)  # Meta took the metric names, not this window
                     self.stream.logger.warning(
                         "Skipping %s for account %s (%s): %s",
                         ",".join(call.metrics),
@@ -222,6 +228,10 @@ class InsightsFetcher:
 
 class InsightsStream(GraphStream):
     """Shared behaviour of the account-level insights streams (requests go through `InsightsFetcher`)."""
+
+    #: Rows are built here with the schema's types, so singer-sdk's per-value type conformance (the costliest step
+    #: per record) has nothing to do.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)

@@ -15,6 +15,7 @@ import typing as t
 from urllib.parse import urlencode
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_creatorsocial.catalog import (
     MEDIA_METRICS,
@@ -26,6 +27,7 @@ from tap_creatorsocial.catalog import (
 from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
 from tap_creatorsocial.error_policy import Action, classify, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.graph import BATCH_LIMIT
 from tap_creatorsocial.streams.media import list_media_refs, run_now, window_start
 from tap_creatorsocial.streams.stories import list_story_refs
 
@@ -130,6 +132,10 @@ class InsightRowsStream(GraphStream, abc.ABC):
     counts batch items one by one) and only more round trips. `directory.BATCH_PROVIDERS` holds the choice.
     """
 
+    #: Rows are built here with the schema's types, so singer-sdk's per-value type conformance (the costliest step
+    #: per record) has nothing to do.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
     #: the id column of the object the row describes (`media_id`, `story_id`)
     object_column: t.ClassVar[str] = "media_id"
     object_label: t.ClassVar[str] = "media"
@@ -205,11 +211,14 @@ class InsightRowsStream(GraphStream, abc.ABC):
         pending = [call for ref in refs for call in self.calls_for(ref, route.login)]
         rows: dict[str, list[dict[str, t.Any]]] = {}
         if any(call.shape not in self.proven_shapes for call in pending):
-            # The first call of each shape in the run goes alone, one account at a time: accounts are read several
-            # at once, and a metric Meta refuses must cost one refused call, not one per object under way.
+            # The first call of each shape in the run goes alone (all of them when they fit in one request), one
+            # account at a time: accounts are read several at once, and a metric Meta refuses must cost one refused
+            # call, not one per object under way.
             with self.proving:  # (another account may have dropped metrics meanwhile)
                 pending = [kept for call in pending if (kept := self._without_dropped(call))]
-                firsts = list({c.shape: c for c in pending if c.shape not in self.proven_shapes}.values())
+                firsts = pending if len(pending) <= BATCH_LIMIT else list(
+                    {c.shape: c for c in pending if c.shape not in self.proven_shapes}.values()
+                )
                 self._collect(route, firsts, rows)
             pending = [kept for call in pending if call not in firsts and (kept := self._without_dropped(call))]
         self._collect(route, pending, rows)
@@ -231,8 +240,11 @@ class InsightRowsStream(GraphStream, abc.ABC):
                     continue
                 if isinstance(outcome, GraphAPIError):
                     retry += self._handle_item_error(call, outcome)
+                    if classify(outcome) is Action.REJECTED_METRIC:
+                        continue
+                self.proven_shapes.add(call.shape)  # Meta took the metric names (it may still refuse the object)
+                if isinstance(outcome, GraphAPIError):
                     continue
-                self.proven_shapes.add(call.shape)
                 rows.setdefault(call.ref.id, []).extend(insight_rows(call, outcome))
             pending = retry
 
