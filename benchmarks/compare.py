@@ -141,6 +141,7 @@ class Run:
     coverage: dict[str, int]
     by_endpoint: dict[str, int]
     errors: list[str]
+    cpu_s: float = 0.0  # user + system CPU seconds of the tap process
     is_peer: bool = False  # tap-instagram: its records are keyed by its own stream names
 
     @property
@@ -175,10 +176,12 @@ def sandbox(data: Dataset, latency_ms: int, seed: int) -> Iterator[Sandbox]:
         proc.wait(timeout=30)
 
 
-def run_process(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> tuple[float, int, float]:
-    """Run ``cmd`` with stdout to ``out`` (stderr to ``out.err``): (wall s, exit code, peak RSS MB of that process).
+def run_process(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> tuple[float, int, float, float]:
+    """Run ``cmd`` with stdout to ``out`` (stderr to ``out.err``): (wall s, exit code, peak RSS MB, CPU s) of that
+    process.
 
-    ``os.wait4`` returns the resource usage of exactly this child, so ``ru_maxrss`` is its own peak RSS.
+    ``os.wait4`` returns the resource usage of exactly this child, so ``ru_maxrss`` is its own peak RSS and
+    ``ru_utime + ru_stime`` its own CPU time (not the sandbox server's).
     """
     with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
         start = time.perf_counter()
@@ -186,7 +189,7 @@ def run_process(cmd: list[str], out: Path, env: dict[str, str] | None = None) ->
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, proc.returncode, usage.ru_maxrss / 1024
+    return wall, proc.returncode, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def singer_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -325,11 +328,11 @@ def run_ours(
         cmd += ["--catalog", str(catalog)]
     box.reset_stats()
     out = workdir / f"{name}.jsonl"
-    wall, code, rss = run_process(cmd, out)
+    wall, code, rss, cpu = run_process(cmd, out)
     stats = box.stats()
     records, coverage = ours_coverage(out)
     return Run(name, wall, code, rss, stats["http_requests"], stats["api_calls"], records, coverage,
-               stats["by_endpoint"], error_lines(out.with_suffix(".err")) if code else [])  # fmt: skip
+               stats["by_endpoint"], error_lines(out.with_suffix(".err")) if code else [], cpu)  # fmt: skip
 
 
 def ensure_peer_venv() -> Path:
@@ -371,7 +374,7 @@ def run_peer(box: Sandbox, name: str, workdir: Path, token: str, account_ids: li
         env["PEER_COMPAT"] = json.dumps(compat_spec())
     box.reset_stats()
     out = workdir / f"{name}.jsonl"
-    wall, code, rss = run_process([str(python), str(BENCH / "peer_entry.py"), "--config", str(cfg)], out, env)
+    wall, code, rss, cpu = run_process([str(python), str(BENCH / "peer_entry.py"), "--config", str(cfg)], out, env)
     stats = box.stats()
     records, coverage = peer_coverage(out)
     errors = error_lines(out.with_suffix(".err"))
@@ -379,7 +382,7 @@ def run_peer(box: Sandbox, name: str, workdir: Path, token: str, account_ids: li
     if skipped:
         errors.insert(0, f"{skipped} partition(s) skipped on 4xx / pagination loop (compat mode)")
     return Run(name, wall, code, rss, stats["http_requests"], stats["api_calls"], records, coverage,
-               stats["by_endpoint"], errors, is_peer=True)  # fmt: skip
+               stats["by_endpoint"], errors, cpu, is_peer=True)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- minimum HTTP requests
@@ -539,14 +542,14 @@ def target(lines: list[dict[str, Any]], name: str, ok: bool | None, figures: str
 
 
 def markdown_runs(runs: list[Run]) -> str:
-    """A Markdown table of runs: wall, requests, calls, records, RSS, exit code."""
+    """A Markdown table of runs: wall, CPU, requests, calls, records, RSS, exit code."""
     rows = [
-        "| Run | Wall s | HTTP requests | API calls | Records | Peak RSS MB | Exit |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Run | Wall s | CPU s | HTTP requests | API calls | Records | Peak RSS MB | Exit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        rows.append(f"| {r.name} | {r.wall_s:.1f} | {r.http_requests} | {r.api_calls} | {r.total_records} | "
-                    f"{r.peak_rss_mb:.0f} | {r.exit_code} |")  # fmt: skip
+        rows.append(f"| {r.name} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.http_requests} | {r.api_calls} | "
+                    f"{r.total_records} | {r.peak_rss_mb:.0f} | {r.exit_code} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -703,7 +706,8 @@ def scaling(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             run = run_ours(box, f"full {data.label()} 0 ms", workdir)
         speed.append(run)
         print(f"  {data.label()}: {run.total_records} records in {run.wall_s:.1f} s = "
-              f"{run.total_records / run.wall_s:.0f} rec/s, {run.http_requests} requests, "
+              f"{run.total_records / run.wall_s:.0f} rec/s ({run.total_records / max(run.cpu_s, 0.01):.0f} per CPU "
+              f"second of the tap, {run.cpu_s:.1f} s), {run.http_requests} requests, "
               f"peak RSS {run.peak_rss_mb:.0f} MB, exit {run.exit_code}")  # fmt: skip
 
     g = Dataset(args.growth_accounts, args.growth_media, args.stories)
@@ -746,6 +750,7 @@ def scaling(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     result.update({
         "records_per_second": [
             {"dataset": r.name, "records": r.total_records, "wall_s": r.wall_s, "rec_per_s": r.total_records / r.wall_s,
+             "cpu_s": r.cpu_s,
              "http_requests": r.http_requests, "peak_rss_mb": r.peak_rss_mb, "records_by_stream": r.records,
              "exit_code": r.exit_code}
             for r in speed

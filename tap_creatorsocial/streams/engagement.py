@@ -19,6 +19,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_creatorsocial.client import GraphStream, graph_timestamp, utc_now
 from tap_creatorsocial.error_policy import Action, classify
 from tap_creatorsocial.errors import GraphAPIError
+from tap_creatorsocial.graph import BATCH_LIMIT
 from tap_creatorsocial.streams.media import DEFAULT_LOOKBACK_DAYS, MEDIA_FIELDS, list_media_refs, run_now
 
 if t.TYPE_CHECKING:
@@ -29,6 +30,7 @@ if t.TYPE_CHECKING:
 
 COMMENT_FIELDS = ("id", "text", "timestamp", "username", "from{id,username}", "like_count", "hidden")
 COMMENTS_PAGE_LIMIT = 50  # Meta's maximum per comments query (§3e)
+ROUND_MEDIA = 8 * BATCH_LIMIT  # first comment pages per round of one account: 8 full batch requests
 COMMENTS_QUERY_FIELDS = ",".join(
     [*COMMENT_FIELDS, f"replies.limit({COMMENTS_PAGE_LIMIT}){{{','.join(COMMENT_FIELDS)}}}"]
 )
@@ -101,20 +103,22 @@ class CommentsStream(GraphStream):
         refs = self.account_media(context)
         with_comments = [ref for ref in refs if (ref.comments_count or 0) > 0]
         query = urlencode({"fields": COMMENTS_QUERY_FIELDS, "limit": COMMENTS_PAGE_LIMIT})
-        urls = [f"{ref.id}/comments?{query}" for ref in with_comments]
         extracted_at = utc_now()
-        answers = self.graph.get_many(
-            route.base_url, route.access_token, urls, batch=route.supports_batch, account_id=route.account_id
-        )
-        for ref, answer in zip(with_comments, answers, strict=True):
-            try:
-                if isinstance(answer, GraphAPIError):
-                    raise answer
-                yield from self._media_comments(route, ref.id, answer, extracted_at)
-            except GraphAPIError as exc:
-                if classify(exc) is not Action.SKIP_OBJECT:
-                    raise
-                self.logger.warning("Skipping comments of media %s: %s", ref.id, exc.message)
+        for start in range(0, len(with_comments), ROUND_MEDIA):  # a round at a time: memory stays flat
+            chunk = with_comments[start : start + ROUND_MEDIA]
+            urls = [f"{ref.id}/comments?{query}" for ref in chunk]
+            answers = self.graph.get_many(
+                route.base_url, route.access_token, urls, batch=route.supports_batch, account_id=route.account_id
+            )
+            for ref, answer in zip(chunk, answers, strict=True):
+                try:
+                    if isinstance(answer, GraphAPIError):
+                        raise answer
+                    yield from self._media_comments(route, ref.id, answer, extracted_at)
+                except GraphAPIError as exc:
+                    if classify(exc) is not Action.SKIP_OBJECT:
+                        raise
+                    self.logger.warning("Skipping comments of media %s: %s", ref.id, exc.message)
         # Every comment of these media is read: `account_done` records how far this account's comments are complete
         # once they are all written.
         self._complete_through[route.account_id] = max((ref.timestamp for ref in refs), default=None)

@@ -40,6 +40,8 @@ if t.TYPE_CHECKING:
     from tap_creatorsocial.media_index import MediaRef
 
 STORY_LIFETIME = dt.timedelta(hours=24)  # graph-api.md §8
+#: insights calls per round of one account: 8 full batch requests, sent `max_workers` at once
+ROUND_CALLS = 8 * BATCH_LIMIT
 
 
 def _metric_catalog_text() -> str:
@@ -115,6 +117,21 @@ def _not_shared_to_facebook(call: InsightCall, error: GraphAPIError) -> bool:
     """A code-100 refusal of a call holding one Facebook-share metric: the media was not cross-posted (§4a)."""
     metric = MEDIA_METRICS_BY_NAME.get(call.metrics[0])
     return error.code == 100 and len(call.metrics) == 1 and metric is not None and metric.needs_facebook_share
+
+
+def _rounds(refs: list[MediaRef], by_ref: dict[str, list[InsightCall]]) -> Iterator[list[MediaRef]]:
+    """`refs` in consecutive groups whose calls fill `ROUND_CALLS` (whole objects per group): an account's rows are
+    built and written a round at a time, so memory does not grow with its media count."""
+    chunk: list[MediaRef] = []
+    calls = 0
+    for ref in refs:
+        chunk.append(ref)
+        calls += len(by_ref.get(ref.id, []))
+        if calls >= ROUND_CALLS:
+            yield chunk
+            chunk, calls = [], 0
+    if chunk:
+        yield chunk
 
 
 class InsightRowsStream(GraphStream, abc.ABC):
@@ -221,14 +238,19 @@ class InsightRowsStream(GraphStream, abc.ABC):
                 )
                 self._collect(route, firsts, rows)
             pending = [kept for call in pending if call not in firsts and (kept := self._without_dropped(call))]
-        self._collect(route, pending, rows)
+        by_ref: dict[str, list[InsightCall]] = {}
+        for call in pending:
+            by_ref.setdefault(call.ref.id, []).append(call)
         extracted_at = utc_now()
-        for ref in refs:
-            if ref.id in self.skipped:
-                continue
-            base = {"account_id": ref.account_id, self.object_column: ref.id, **self.row_columns(ref)}
-            for row in rows.get(ref.id, []):
-                yield {**base, **row, "extracted_at": extracted_at}
+        for chunk in _rounds(refs, by_ref):
+            self._collect(route, [call for ref in chunk for call in by_ref.get(ref.id, [])], rows)
+            for ref in chunk:
+                ref_rows = rows.pop(ref.id, [])
+                if ref.id in self.skipped:
+                    continue
+                base = {"account_id": ref.account_id, self.object_column: ref.id, **self.row_columns(ref)}
+                for row in ref_rows:
+                    yield {**base, **row, "extracted_at": extracted_at}
 
     def _collect(self, route: AccountRoute, calls: list[InsightCall], rows: dict[str, list[dict[str, t.Any]]]) -> None:
         """Send `calls` (and the retries their errors call for), adding each object's rows to `rows`."""
