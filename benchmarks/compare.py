@@ -725,8 +725,10 @@ def scaling(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 base_run = base_run or run
             curves[axis].append({"factor": factor, "dataset": data.label(), "wall_s": run.wall_s,
                                  "http_requests": run.http_requests, "records": run.total_records,
-                                 "peak_rss_mb": run.peak_rss_mb, "exit_code": run.exit_code})  # fmt: skip
-            print(f"  {axis} x{factor} ({data.label()}): {run.wall_s:.1f} s, {run.http_requests} requests, "
+                                 "peak_rss_mb": run.peak_rss_mb, "cpu_s": run.cpu_s,
+                                 "exit_code": run.exit_code})  # fmt: skip
+            print(f"  {axis} x{factor} ({data.label()}): {run.wall_s:.1f} s (tap CPU {run.cpu_s:.1f} s), "
+                  f"{run.http_requests} requests, "
                   f"{run.total_records} records, exit {run.exit_code}")  # fmt: skip
 
     print("\n### Targets\n")

@@ -103,9 +103,12 @@ def _int(value: Any) -> int | None:
 def decode_json(response: requests.Response) -> Any:
     """The JSON body, or a retriable error when Meta (or the network) cut it short."""
     try:
-        return response.json()
+        body = response.json()
     except (ValueError, json.JSONDecodeError) as exc:
         raise TruncatedResponseError(f"Response body is not complete JSON (HTTP {response.status_code})") from exc
+    # Parsed once: the paginator, batch unpacking and singer-sdk's record extraction read it again.
+    response.json = lambda **_: body  # type: ignore[method-assign]
+    return body
 
 
 class TruncatedResponseError(Exception):
