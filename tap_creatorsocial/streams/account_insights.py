@@ -32,7 +32,7 @@ from tap_creatorsocial.catalog.versions import parse_api_version
 from tap_creatorsocial.client import TOTAL_ROW, GraphStream, utc_now
 from tap_creatorsocial.error_policy import Action, classify, rejected_metrics
 from tap_creatorsocial.errors import GraphAPIError
-from tap_creatorsocial.graph import BATCH_LIMIT
+from tap_creatorsocial.streams.insights import calls_to_try_first
 from tap_creatorsocial.streams.media import run_now
 
 if t.TYPE_CHECKING:
@@ -174,9 +174,7 @@ class InsightsFetcher:
         if any(call.shape not in self.stream.proven_shapes for call in pending):
             with self.stream.proving:  # (another account may have found refused metrics meanwhile)
                 pending = self.without_refused(pending)
-                firsts = pending if len(pending) <= BATCH_LIMIT else list(
-                    {c.shape: c for c in pending if c.shape not in self.stream.proven_shapes}.values()
-                )
+                firsts = calls_to_try_first(pending, self.stream.proven_shapes)
                 yield from self._send(firsts)
             pending = self.without_refused([call for call in pending if call not in firsts])
         yield from self._send(pending)

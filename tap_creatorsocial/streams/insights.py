@@ -119,6 +119,22 @@ def _not_shared_to_facebook(call: InsightCall, error: GraphAPIError) -> bool:
     return error.code == 100 and len(call.metrics) == 1 and metric is not None and metric.needs_facebook_share
 
 
+C = t.TypeVar("C", bound="ShapedCall")
+
+
+class ShapedCall(t.Protocol):
+    @property
+    def shape(self) -> tuple[t.Any, ...]: ...
+
+
+def calls_to_try_first(calls: list[C], proven: set[tuple[t.Any, ...]]) -> list[C]:
+    """The calls an account sends alone before the rest: all of them when they fit in one request, else the first
+    call of each shape Meta has not answered yet this run (a refused metric then costs one call, not hundreds)."""
+    if len(calls) <= BATCH_LIMIT:
+        return calls
+    return list({c.shape: c for c in calls if c.shape not in proven}.values())
+
+
 def _rounds(refs: list[MediaRef], by_ref: dict[str, list[InsightCall]]) -> Iterator[list[MediaRef]]:
     """`refs` in consecutive groups whose calls fill `ROUND_CALLS` (whole objects per group): an account's rows are
     built and written a round at a time, so memory does not grow with its media count."""
@@ -233,9 +249,7 @@ class InsightRowsStream(GraphStream, abc.ABC):
             # call, not one per object under way.
             with self.proving:  # (another account may have dropped metrics meanwhile)
                 pending = [kept for call in pending if (kept := self._without_dropped(call))]
-                firsts = pending if len(pending) <= BATCH_LIMIT else list(
-                    {c.shape: c for c in pending if c.shape not in self.proven_shapes}.values()
-                )
+                firsts = calls_to_try_first(pending, self.proven_shapes)
                 self._collect(route, firsts, rows)
             pending = [kept for call in pending if call not in firsts and (kept := self._without_dropped(call))]
         by_ref: dict[str, list[InsightCall]] = {}
