@@ -123,6 +123,8 @@ C = t.TypeVar("C", bound="ShapedCall")
 
 
 class ShapedCall(t.Protocol):
+    """A media or account insights call; `shape` is what Meta accepts or refuses whatever the object or days."""
+
     @property
     def shape(self) -> tuple[t.Any, ...]: ...
 
