@@ -111,6 +111,7 @@ class GraphClient:
         #: tokens Meta rejected this run (190/102) and its answer: accounts read at once share a login's token, and
         #: once one of them learns it is dead the others must not call with it again
         self._rejected_tokens: dict[str, GraphAPIError] = {}
+        self._proxies: dict[str, dict[str, str]] = {}  # per scheme://host, see `proxies_for`
         self.api_version = api_version
         self.app_secret = app_secret
         self.timeout = timeout
@@ -133,11 +134,24 @@ class GraphClient:
     def authorize(self, request: requests.PreparedRequest, token: str) -> requests.PreparedRequest:
         """Put the token in the Authorization header (never in the URL) and add the proof when the secret is known."""
         assert request.url is not None
-        request.prepare_url(strip_params(request.url, "access_token", "appsecret_proof"), None)
+        if "access_token=" in request.url or "appsecret_proof=" in request.url:
+            request.prepare_url(strip_params(request.url, "access_token", "appsecret_proof"), None)
         if self.app_secret:
             request.prepare_url(request.url, {"appsecret_proof": appsecret_proof(token, self.app_secret)})
         request.headers["Authorization"] = f"Bearer {token}"
         return request
+
+    def proxies_for(self, request: requests.PreparedRequest) -> dict[str, str]:
+        """The proxies for the request's host (session's, then HTTPS_PROXY / NO_PROXY from the environment).
+
+        Resolved once per host and run: requests would otherwise scan the whole environment on every call (about
+        0.24 ms of CPU each here, with thousands of single calls to graph.instagram.com in a run)."""
+        parts = urlsplit(request.url or "")
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._proxies:
+            session = self.session
+            self._proxies[key] = requests.utils.resolve_proxies(request, dict(session.proxies), session.trust_env)
+        return self._proxies[key]
 
     # -- sending ---------------------------------------------------------------------------------------------------
     def send(
@@ -157,12 +171,14 @@ class GraphClient:
         account raises `RetriesExhaustedError`), so one bad account never stops the run.
         """
         log_path = redact(urlsplit(request.url or "").path)
+        authorized = self.authorize(request.copy(), token)  # the same bytes on every try
+        proxies = self.proxies_for(request)
 
         def attempt() -> requests.Response:
             if token in self._rejected_tokens:  # another account of this login just got a 190: no call with it
                 raise self._rejected_tokens[token]
             self.limiter.before_call(account_id)  # look-ahead pacing and throttle waits; may raise AccountDeferred
-            response = self.session.send(self.authorize(request.copy(), token), timeout=self.timeout)
+            response = self.session.send(authorized, timeout=self.timeout, proxies=proxies)
             self.stats.add(api_calls)
             self.limiter.observe(response.headers)
             if response.status_code < 400:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import typing as t
 from collections import Counter
 
@@ -480,3 +481,53 @@ def test_insight_calls_per_object_follow_the_settings(settings: dict[str, bool],
     want = Counter({object_id: per_product[product] for object_id, product in organic_objects(truth).items()})
     assert calls_per_object(calls) == want
     assert tap.graph.stats.api_calls == len(calls)  # the tap's own count (batch items one by one) agrees
+
+
+# -- accounts read at once ----------------------------------------------------------------------------------------
+
+
+def test_calls_to_try_first_none_once_every_shape_is_proven() -> None:
+    from tap_creatorsocial.media_index import MediaRef
+    from tap_creatorsocial.streams.insights import BATCH_LIMIT, calls_to_try_first
+
+    refs = [MediaRef(str(i), "9", "IMAGE", "FEED", NOW) for i in range(BATCH_LIMIT + 1)]
+    calls = [InsightCall(ref, ("reach", "saved"), None) for ref in refs]
+    few = calls[:3]
+    assert calls_to_try_first(few, set(), batched=True) == few  # one batch request anyway: all together
+    assert calls_to_try_first(few, set(), batched=False) == [few[0]]  # one request each: one per unproven shape
+    assert calls_to_try_first(calls, set(), batched=True) == [calls[0]]
+    for batched in (True, False):  # proven (by another account meanwhile): none goes alone
+        assert calls_to_try_first(calls, {calls[0].shape}, batched=batched) == []
+        assert calls_to_try_first(few, {calls[0].shape}, batched=batched) == []
+
+
+def test_accounts_whose_shapes_are_proven_do_not_wait_for_each_other() -> None:
+    """With 50 ms per call, the four accounts' story-insight requests overlap once the first account proved the
+    shapes (they used to queue on the proving lock one account after another)."""
+    tap, _, _ = sandbox_tap({"max_workers": 4}, options={"accounts": 4, "latency_ms": 50})
+    emu = tap.sandbox_emulator
+    assert emu is not None
+    select_only(tap, "stories", "story_insights")
+    owner = {story.id: story.account_id for a in emu.dataset.accounts.values() for story in a.stories}
+    lock = threading.Lock()
+    in_flight: Counter[str] = Counter()
+    overlaps: list[int] = []
+    original = emu.handle
+
+    def tracked(method: str, url: str, headers: t.Any, body: bytes | None = None) -> SandboxResponse:
+        # one story per request is enough to name its account (a batch's items are one account's)
+        account = next((acct for story, acct in owner.items() if story in url + (body or b"").decode()), None)
+        with lock:
+            if account:
+                in_flight[account] += 1
+            overlaps.append(sum(1 for n in in_flight.values() if n))
+        try:
+            return original(method, url, headers, body)
+        finally:
+            if account:
+                with lock:
+                    in_flight[account] -= 1
+
+    emu.handle = tracked  # type: ignore[method-assign]
+    tap.sync_all()
+    assert max(overlaps) >= 2

@@ -9,6 +9,7 @@ and the truth file compare them, and every quirk of reference §3/§4/§8 is pla
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import random
 import string
@@ -344,8 +345,12 @@ def last_complete_day(now: dt.datetime) -> dt.date:
     return now.astimezone(PACIFIC).date() - dt.timedelta(days=1)
 
 
+@functools.lru_cache(maxsize=4096)
 def day_end_utc(day: dt.date) -> dt.datetime:
-    """End of the insights bucket for a Pacific day: the next Pacific midnight, in UTC (``T07/T08:00:00+0000``)."""
+    """End of the insights bucket for a Pacific day: the next Pacific midnight, in UTC (``T07/T08:00:00+0000``).
+
+    Cached: every per-day insights request asks it for each day of the account's history.
+    """
     nxt = day + dt.timedelta(days=1)
     return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=PACIFIC).astimezone(UTC)
 

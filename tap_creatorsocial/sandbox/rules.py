@@ -8,6 +8,7 @@ Section numbers refer to /work/shared/reference/graph-api.md.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import re
@@ -647,7 +648,13 @@ def _split_list(value: str | None) -> list[str]:
 
 
 def _days_in_window(account: Account, since: int, until: int) -> list[DailyInsights]:
-    return [d for d in account.daily_insights if since < day_end(d.date).timestamp() <= until]
+    """Days whose bucket ends in (since, until]; bisected, as every per-day call asks it of the whole history."""
+    days = account.daily_insights  # oldest first
+
+    def ends(d: DailyInsights) -> int:
+        return int(day_end(d.date).timestamp())  # whole seconds: Pacific midnights
+
+    return days[bisect.bisect_right(days, since, key=ends) : bisect.bisect_right(days, until, key=ends)]
 
 
 def _rolling(account: Account, metric: str, day: dt.date, n: int) -> int:

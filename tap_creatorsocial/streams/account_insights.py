@@ -167,14 +167,15 @@ class InsightsFetcher:
 
     def fetch(self, calls: list[InsightCall]) -> t.Iterator[tuple[InsightCall, dict[str, t.Any]]]:
         """Each call's answer. The first call of each shape (metrics, type, breakdown) in the run goes alone (all
-        of the account's calls when they fit in one request), one account at a time: accounts are read several at
-        once, and a metric Meta refuses must cost one refused call in the run, not one per day for every account
+        of the account's calls when they go in one batch request), one account at a time: accounts are read several
+        at once, and a metric Meta refuses must cost one refused call in the run, not one per day for every account
         already under way."""
         pending = self.without_refused(calls)
         if any(call.shape not in self.stream.proven_shapes for call in pending):
             with self.stream.proving:  # (another account may have found refused metrics meanwhile)
                 pending = self.without_refused(pending)
-                firsts = calls_to_try_first(pending, self.stream.proven_shapes)
+                batched = self.stream.route({"account_id": self.account_id}).supports_batch
+                firsts = calls_to_try_first(pending, self.stream.proven_shapes, batched=batched)
                 yield from self._send(firsts)
             pending = self.without_refused([call for call in pending if call not in firsts])
         yield from self._send(pending)

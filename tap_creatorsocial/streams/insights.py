@@ -129,12 +129,17 @@ class ShapedCall(t.Protocol):
     def shape(self) -> tuple[t.Any, ...]: ...
 
 
-def calls_to_try_first(calls: list[C], proven: set[tuple[t.Any, ...]]) -> list[C]:
-    """The calls an account sends alone before the rest: all of them when they fit in one request, else the first
-    call of each shape Meta has not answered yet this run (a refused metric then costs one call, not hundreds)."""
-    if len(calls) <= BATCH_LIMIT:
+def calls_to_try_first(calls: list[C], proven: set[tuple[t.Any, ...]], *, batched: bool) -> list[C]:
+    """The calls an account sends alone before the rest, so that a refused metric costs one call, not hundreds:
+    none once every shape is proven (by another account while this one waited for the lock); all of them when
+    they go in one batch request anyway; else the first call of each shape Meta has not answered yet this run."""
+    firsts: dict[tuple[t.Any, ...], C] = {}
+    for call in calls:
+        if call.shape not in proven:
+            firsts.setdefault(call.shape, call)
+    if firsts and batched and len(calls) <= BATCH_LIMIT:
         return calls
-    return list({c.shape: c for c in calls if c.shape not in proven}.values())
+    return list(firsts.values())
 
 
 def _rounds(refs: list[MediaRef], by_ref: dict[str, list[InsightCall]]) -> Iterator[list[MediaRef]]:
@@ -246,12 +251,12 @@ class InsightRowsStream(GraphStream, abc.ABC):
         pending = [call for ref in refs for call in self.calls_for(ref, route.login)]
         rows: dict[str, list[dict[str, t.Any]]] = {}
         if any(call.shape not in self.proven_shapes for call in pending):
-            # The first call of each shape in the run goes alone (all of them when they fit in one request), one
+            # The first call of each shape in the run goes alone (all of them when they go in one batch), one
             # account at a time: accounts are read several at once, and a metric Meta refuses must cost one refused
             # call, not one per object under way.
             with self.proving:  # (another account may have dropped metrics meanwhile)
                 pending = [kept for call in pending if (kept := self._without_dropped(call))]
-                firsts = calls_to_try_first(pending, self.proven_shapes)
+                firsts = calls_to_try_first(pending, self.proven_shapes, batched=route.supports_batch)
                 self._collect(route, firsts, rows)
             pending = [kept for call in pending if call not in firsts and (kept := self._without_dropped(call))]
         by_ref: dict[str, list[InsightCall]] = {}
